@@ -1,0 +1,66 @@
+"""The adapter interface: how one transformer class splits into embed, block stack and head.
+
+Adapters are the only place that knows a model's module names. The runtime hooks the blocks an
+adapter returns: the first one is where the stack input x and the probe are read, the last one
+is where f(x) is read; the head after the stack runs untouched.
+"""
+
+from __future__ import annotations
+
+import abc
+from typing import Any, ClassVar
+
+import torch
+
+DOCS_PAGE = "docs/adapters.md"
+
+
+def argument(args: tuple, kwargs: dict, name: str, position: int) -> Any:
+    """A call argument given either by keyword ``name`` or at ``position``; None when absent."""
+    if name in kwargs:
+        return kwargs[name]
+    return args[position] if len(args) > position else None
+
+
+class Adapter(abc.ABC):
+    """Splits one family of diffusers transformers for the runtime.
+
+    ``transformer_classes`` names the classes it handles (matched against the model's class and
+    its bases), ``timestep_argument`` and ``hidden_states_argument`` are (keyword, position)
+    pairs locating the step's timestep and latent input in the transformer's forward call.
+    """
+
+    name: ClassVar[str] = ""
+    transformer_classes: ClassVar[tuple[str, ...]] = ()
+    timestep_argument: ClassVar[tuple[str, int]] = ("timestep", 2)
+    hidden_states_argument: ClassVar[tuple[str, int]] = ("hidden_states", 0)
+
+    def supports(self, transformer: torch.nn.Module) -> bool:
+        return any(cls.__name__ in self.transformer_classes for cls in type(transformer).__mro__)
+
+    def generation_key(self, args: tuple, kwargs: dict) -> tuple[float | None, tuple]:
+        """(first timestep, latent shape) of a transformer call: how the runtime spots a new generation."""
+        timestep = argument(args, kwargs, *self.timestep_argument)
+        latents = argument(args, kwargs, *self.hidden_states_argument)
+        t = float(timestep.flatten()[0]) if isinstance(timestep, torch.Tensor) else timestep
+        return t, tuple(latents.shape) if isinstance(latents, torch.Tensor) else ()
+
+    @abc.abstractmethod
+    def blocks(self, transformer: torch.nn.Module) -> list[torch.nn.Module]:
+        """The block stack in execution order; its residual over the image tokens is predicted."""
+
+    @abc.abstractmethod
+    def stack_input(self, args: tuple, kwargs: dict) -> torch.Tensor:
+        """The image-token hidden states x [B, N, D] in a call of the first block."""
+
+    @abc.abstractmethod
+    def stack_output(self, output: Any) -> torch.Tensor:
+        """The image-token hidden states [B, N, D] in the output of a block."""
+
+    @abc.abstractmethod
+    def skip_output(self, args: tuple, kwargs: dict, hidden_states: torch.Tensor) -> Any:
+        """What a skipped block returns: its inputs passed through, image tokens set to ``hidden_states``."""
+
+    @abc.abstractmethod
+    def modulated_input(self, block: torch.nn.Module, args: tuple, kwargs: dict) -> torch.Tensor:
+        """The block's AdaLN-modulated, normalised image input [B, N, D] (the paper's probe)."""

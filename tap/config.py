@@ -1,0 +1,146 @@
+"""TAPConfig: every knob of a tap run in one frozen, validated object, plus named presets."""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import attrs
+import torch
+
+from tap.errors import ConfigError, UnknownNameError
+from tap.family import Candidate
+
+CACHE_DTYPES = {"float32": torch.float32, "float64": torch.float64, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+def _registered(kind: str):
+    def check(instance, attribute, value):
+        from tap.plugins import registry
+
+        try:
+            registry().get(kind, value)
+        except UnknownNameError as error:
+            raise ConfigError(f"{attribute.name}={value!r}: {error}") from None
+
+    return check
+
+
+def _positive_ints(instance, attribute, value):
+    if not value or any(not isinstance(v, int) or isinstance(v, bool) for v in value):
+        raise ConfigError(f"{attribute.name} must be a non-empty tuple of ints, got {value!r}")
+
+
+def _orders(instance, attribute, value):
+    _positive_ints(instance, attribute, value)
+    if any(v < 0 for v in value):
+        raise ConfigError(f"orders must be >= 0, got {value!r}")
+
+
+def _horizons(instance, attribute, value):
+    _positive_ints(instance, attribute, value)
+    if any(v > 0 for v in value):
+        raise ConfigError(f"horizons are shifts <= 0 from the current step (the paper's k-4..k is -4..0), got {value!r}")
+
+
+def _at_least(minimum: int):
+    def check(instance, attribute, value):
+        if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+            raise ConfigError(f"{attribute.name} must be an int >= {minimum}, got {value!r}")
+
+    return check
+
+
+def _candidates(instance, attribute, value):
+    if any(not isinstance(c, Candidate) for c in value):
+        raise ConfigError(f"candidates must be tap.Candidate instances, got {value!r}")
+
+
+def _cache_dtype(instance, attribute, value):
+    if value not in CACHE_DTYPES:
+        raise ConfigError(f"cache_dtype={value!r}; allowed: {sorted(CACHE_DTYPES)}")
+
+
+def _frozen_dict(value: Mapping[str, Any] | None) -> Mapping[str, Any]:
+    return dict(value or {})
+
+
+@attrs.frozen
+class TAPConfig:
+    """How tap accelerates one transformer.
+
+    Full steps: the first ``warmup`` steps, then every ``interval``-th, then the last
+    ``final_full`` steps (when the step count is known), as decided by ``schedule``. Candidates:
+    ``predictor`` at each of ``orders`` and ``horizons`` (or an explicit ``candidates`` tuple,
+    third-party predictors included). Each predicted step scores them with ``distance`` between
+    the ``probe`` feature and its prediction, and ``selector`` picks per token.
+    """
+
+    interval: int = attrs.field(default=6, validator=_at_least(1))
+    warmup: int = attrs.field(default=1, validator=_at_least(1))
+    final_full: int = attrs.field(default=0, validator=_at_least(0))
+    schedule: str = attrs.field(default="fixed", validator=_registered("schedule"))
+    schedule_options: Mapping[str, Any] = attrs.field(factory=dict, converter=_frozen_dict)
+    predictor: str = attrs.field(default="taylor", validator=_registered("predictor"))
+    predictor_options: Mapping[str, Any] = attrs.field(factory=dict, converter=_frozen_dict)
+    orders: tuple[int, ...] = attrs.field(default=(1, 2), converter=tuple, validator=_orders)
+    horizons: tuple[int, ...] = attrs.field(default=(0,), converter=tuple, validator=_horizons)
+    candidates: tuple[Candidate, ...] = attrs.field(default=(), converter=tuple, validator=_candidates)
+    probe: str = attrs.field(default="modulated-input", validator=_registered("probe"))
+    distance: str = attrs.field(default="cosine", validator=_registered("distance"))
+    selector: str = attrs.field(default="token", validator=_registered("selector"))
+    selector_options: Mapping[str, Any] = attrs.field(factory=dict, converter=_frozen_dict)
+    adapter: str | None = attrs.field(default=None)
+    cache_dtype: str = attrs.field(default="float32", validator=_cache_dtype)
+
+    def __attrs_post_init__(self):
+        if self.adapter is not None:
+            _registered("adapter")(self, attrs.fields(TAPConfig).adapter, self.adapter)
+        self.family()  # refuse bad predictor options now, not mid-generation
+
+    def family(self) -> tuple[Candidate, ...]:
+        """The candidate family: the explicit ``candidates``, else predictor x orders x horizons."""
+        if self.candidates:
+            return self.candidates
+        from tap.registry import instantiate
+        from tap.plugins import registry
+
+        cls = registry().get("predictor", self.predictor).cls
+        params = dict(self.predictor_options)
+        if "order" in {f.name for f in attrs.fields(cls)} if attrs.has(cls) else False:
+            predictors = [instantiate("predictor", cls, self.predictor, {**params, "order": o}) for o in self.orders]
+        else:
+            predictors = [instantiate("predictor", cls, self.predictor, params)]
+        return tuple(Candidate(p, h) for p in predictors for h in self.horizons)
+
+    @property
+    def torch_cache_dtype(self) -> torch.dtype:
+        return CACHE_DTYPES[self.cache_dtype]
+
+    def replace(self, **changes) -> TAPConfig:
+        """A copy with ``changes`` applied and validated; unknown field names are refused."""
+        known = {f.name for f in attrs.fields(TAPConfig)}
+        unknown = sorted(set(changes) - known)
+        if unknown:
+            raise ConfigError(f"unknown TAPConfig fields {unknown}; fields: {sorted(known)}")
+        return attrs.evolve(self, **changes)
+
+    @classmethod
+    def preset(cls, name: str, **overrides) -> TAPConfig:
+        """A named configuration (see :data:`PRESETS`), with ``overrides`` applied."""
+        if name not in PRESETS:
+            raise ConfigError(f"unknown preset {name!r}; presets: {sorted(PRESETS)}")
+        return cls(**{**PRESETS[name], **overrides})
+
+
+PRESETS: dict[str, dict[str, Any]] = {
+    # The paper as published: orders {0,1,2} x horizons k-4..k, cosine on the modulated input, per token.
+    "paper": dict(orders=(0, 1, 2), horizons=(-4, -3, -2, -1, 0), distance="cosine", probe="modulated-input", selector="token"),
+    # tap's default, chosen by measurement (docs/research.md).
+    "default": {},
+    # One candidate for the whole sample, chosen per step from the same family.
+    "global": dict(selector="global"),
+    # FORA-style: reuse the last full step's residual everywhere.
+    "fora": dict(predictor="reuse", orders=(0,), selector="fixed"),
+    # TaylorSeer-style: the finite-difference order-2 forecast everywhere.
+    "taylorseer": dict(predictor="taylorseer", orders=(2,), selector="fixed"),
+}

@@ -1,0 +1,78 @@
+"""Per-generation state, kept apart for each cache context (cond / uncond calls)."""
+
+from __future__ import annotations
+
+import attrs
+import torch
+from diffusers.hooks.hooks import BaseState, StateManager
+
+DEFAULT_CONTEXT = "default"
+
+
+@attrs.define
+class Counters:
+    """What happened in one generation, for :func:`tap.stats`."""
+
+    steps: int = 0
+    full_steps: int = 0
+    predicted_steps: int = 0
+    blocks_run: int = 0
+    blocks_skipped: int = 0
+    candidate_tokens: torch.Tensor | None = None  # [len(family)] tokens that used each candidate
+
+
+class GenerationState(BaseState):
+    """One context's step counter and cache of the last full steps: (step, h, r) and h's Gram matrix."""
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self, *args, **kwargs) -> None:
+        self.step = -1
+        self.timestep: float | None = None
+        self.shape: tuple = ()
+        self.cached_steps: tuple[int, ...] = ()
+        self.h: torch.Tensor | None = None  # [H, B, N, D] probe features of the cached full steps
+        self.r: torch.Tensor | None = None  # [H, B, N, D] block-stack residuals of the cached full steps
+        self.gram: torch.Tensor | None = None  # [H, H, B, N] <h_j, h_l>
+        self.pending: tuple[torch.Tensor, torch.Tensor | None] | None = None  # (x, h) of a full step in flight
+        self.skipping = False
+        self.counters = Counters()
+
+    def push(self, step: int, h: torch.Tensor | None, r: torch.Tensor, keep: int) -> None:
+        """Cache one full step, keeping the last ``keep``."""
+        self.cached_steps = (*self.cached_steps, step)[-keep:]
+        self.r = _append(self.r, r, keep)
+        self.h = _append(self.h, h, keep) if h is not None else None
+
+    @property
+    def cache_bytes(self) -> int:
+        tensors = (self.h, self.r, self.gram)
+        return sum(t.numel() * t.element_size() for t in tensors if t is not None)
+
+
+def _append(stack: torch.Tensor | None, item: torch.Tensor, keep: int) -> torch.Tensor:
+    item = item.unsqueeze(0)
+    if stack is None or stack.shape[1:] != item.shape[1:]:
+        return item
+    return torch.cat([stack[-(keep - 1) :], item]) if keep > 1 else item
+
+
+class ContextStates(StateManager):
+    """diffusers' StateManager, which ``transformer.cache_context(name)`` switches, with a default
+    context for pipelines and loops that set none."""
+
+    def __init__(self) -> None:
+        super().__init__(GenerationState)
+
+    def get_state(self) -> GenerationState:
+        name = self._context.name if self._context is not None else DEFAULT_CONTEXT
+        if name not in self._state_cache:
+            self._state_cache[name] = GenerationState()
+        return self._state_cache[name]
+
+    def states(self) -> dict[str, GenerationState]:
+        return dict(self._state_cache)
+
+    def clear(self) -> None:
+        self._state_cache.clear()

@@ -1,0 +1,97 @@
+"""Shared fixtures: tiny transformers built from configs and a plain flow-matching sampling loop."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from diffusers import FlowMatchEulerDiscreteScheduler, FluxTransformer2DModel
+
+import tap
+
+
+def tiny_flux(seed: int = 0) -> FluxTransformer2DModel:
+    """A 3-block FLUX (1 double + 2 single) with random weights, for CPU tests."""
+    torch.manual_seed(seed)
+    model = FluxTransformer2DModel(
+        patch_size=1, in_channels=4, num_layers=1, num_single_layers=2, attention_head_dim=8,
+        num_attention_heads=2, joint_attention_dim=16, pooled_projection_dim=8, axes_dims_rope=(2, 2, 4),
+    )
+    return model.eval()
+
+
+def flux_inputs(batch: int = 1, tokens: int = 16, text: int = 3, seed: int = 0):
+    generator = torch.Generator().manual_seed(seed)
+    side = int(tokens**0.5)
+    img_ids = torch.zeros(side, side, 3)
+    img_ids[..., 1] = torch.arange(side)[:, None]
+    img_ids[..., 2] = torch.arange(side)[None, :]
+    return {
+        "latents": torch.randn(batch, tokens, 4, generator=generator),
+        "encoder_hidden_states": torch.randn(batch, text, 16, generator=generator),
+        "pooled_projections": torch.randn(batch, 8, generator=generator),
+        "img_ids": img_ids.reshape(-1, 3),
+        "txt_ids": torch.zeros(text, 3),
+    }
+
+
+@torch.no_grad()
+def sample_flux(transformer, steps: int = 12, batch: int = 1, seed: int = 0, context: str | None = None, counter=None):
+    """Euler flow-matching sampling; returns the final latents and every step's model output.
+
+    With a :class:`BlockCounter`, ``counter.per_step`` receives the block evaluations of each step.
+    """
+    inputs = flux_inputs(batch=batch, seed=seed)
+    scheduler = FlowMatchEulerDiscreteScheduler()
+    scheduler.set_timesteps(steps)
+    latents, outputs = inputs["latents"], []
+    for t in scheduler.timesteps:
+        before = counter.calls if counter else 0
+        call = dict(
+            hidden_states=latents, encoder_hidden_states=inputs["encoder_hidden_states"],
+            pooled_projections=inputs["pooled_projections"], timestep=(t / 1000).expand(batch),
+            img_ids=inputs["img_ids"], txt_ids=inputs["txt_ids"], return_dict=False,
+        )
+        if context is None:
+            output = transformer(**call)[0]
+        else:
+            with transformer.cache_context(context):
+                output = transformer(**call)[0]
+        outputs.append(output)
+        if counter:
+            counter.per_step.append(counter.calls - before)
+        latents = scheduler.step(output, t, latents, return_dict=False)[0]
+    return latents, outputs
+
+
+class BlockCounter:
+    """Counts real block evaluations (calls of each block's attention), per sampling step."""
+
+    def __init__(self, transformer) -> None:
+        self.calls = 0
+        self.per_step: list[int] = []
+        blocks = [*transformer.transformer_blocks, *transformer.single_transformer_blocks]
+        self.handles = [b.attn.register_forward_hook(self._count) for b in blocks]
+
+    def _count(self, *_):
+        self.calls += 1
+
+    def remove(self):
+        for handle in self.handles:
+            handle.remove()
+
+
+@pytest.fixture
+def flux():
+    model = tiny_flux()
+    yield model
+    handle = getattr(model, "_tap_handle", None)
+    if handle is not None:
+        handle.disable()
+
+
+@pytest.fixture(autouse=True)
+def fresh_plugins():
+    """Each test sees the installed plugins only, never another test's run-time registrations."""
+    tap.plugins.reload()
+    yield
+    tap.plugins.reload()

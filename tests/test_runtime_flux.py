@@ -1,0 +1,159 @@
+"""The runtime on a tiny FLUX: identity, skipped blocks, stats, resets, CFG contexts, errors, disable."""
+
+import pytest
+import torch
+
+import tap
+from conftest import BlockCounter, flux_inputs, sample_flux, tiny_flux
+
+
+def test_every_step_full_is_bit_identical(flux):
+    reference, reference_outputs = sample_flux(flux)
+    tap.enable(flux, interval=1)
+    latents, outputs = sample_flux(flux)
+    assert torch.equal(latents, reference)
+    assert all(torch.equal(a, b) for a, b in zip(outputs, reference_outputs))
+    assert tap.stats(flux).predicted_steps == 0
+
+
+@pytest.mark.parametrize("probe", ["modulated-input", "first-block"])
+def test_every_step_full_is_bit_identical_for_each_probe(flux, probe):
+    reference, _ = sample_flux(flux, batch=2)
+    tap.enable(flux, interval=1, probe=probe)
+    latents, _ = sample_flux(flux, batch=2)
+    assert torch.equal(latents, reference)
+
+
+@pytest.mark.parametrize("probe, blocks_per_predicted_step", [("modulated-input", 0), ("first-block", 1)])
+def test_predicted_steps_run_no_block(flux, probe, blocks_per_predicted_step):
+    tap.enable(flux, interval=3, warmup=1, probe=probe)
+    counter = BlockCounter(flux)
+    sample_flux(flux, steps=12, counter=counter)
+    counter.remove()
+    full = [0, 3, 6, 9]
+    assert [i for i, calls in enumerate(counter.per_step) if calls == 3] == full
+    assert all(calls == blocks_per_predicted_step for i, calls in enumerate(counter.per_step) if i not in full)
+    stats = tap.stats(flux)
+    assert (stats.steps, stats.full_steps, stats.predicted_steps) == (12, 4, 8)
+    assert stats.blocks_skipped == 8 * (3 - blocks_per_predicted_step)
+    assert stats.blocks_run == 4 * 3 + 8 * blocks_per_predicted_step
+    assert sum(stats.candidate_share.values()) == pytest.approx(1.0)
+
+
+def test_state_resets_between_generations(flux):
+    tap.enable(flux, interval=3)
+    first, _ = sample_flux(flux, seed=1)
+    second, _ = sample_flux(flux, seed=1)
+    assert torch.equal(first, second)
+    assert tap.stats(flux).steps == 12  # the second generation's, not both
+
+
+def test_shape_change_and_explicit_reset_start_new_generations(flux):
+    handle = tap.enable(flux, interval=3)
+    sample_flux(flux, steps=5)
+    sample_flux(flux, steps=12, batch=2)  # new batch size: new generation although t starts lower
+    assert tap.stats(flux).steps == 12
+    reference, _ = sample_flux(flux, steps=12)
+    sample_flux(flux, steps=4)
+    handle.reset()
+    assert tap.stats(flux).steps == 0
+    again, _ = sample_flux(flux, steps=12)
+    assert torch.equal(reference, again)
+
+
+def test_tap_changes_predicted_steps_only(flux):
+    reference, reference_outputs = sample_flux(flux)
+    tap.enable(flux, interval=3)
+    _, outputs = sample_flux(flux)
+    assert [torch.equal(a, b) for a, b in zip(outputs, reference_outputs)][:2] == [True, False]
+    assert all(torch.isfinite(o).all() for o in outputs)
+
+
+def test_cond_and_uncond_contexts_keep_separate_state():
+    def run(contexts):
+        model = tiny_flux()
+        tap.enable(model, interval=3)
+        inputs = {name: flux_inputs(seed=seed) for name, seed in contexts}
+        from diffusers import FlowMatchEulerDiscreteScheduler
+
+        scheduler = FlowMatchEulerDiscreteScheduler()
+        scheduler.set_timesteps(9)
+        outputs = {name: [] for name, _ in contexts}
+        with torch.no_grad():
+            for t in scheduler.timesteps:
+                for name, _ in contexts:
+                    x = inputs[name]
+                    with model.cache_context(name):
+                        out = model(hidden_states=x["latents"], encoder_hidden_states=x["encoder_hidden_states"],
+                                    pooled_projections=x["pooled_projections"], timestep=(t / 1000).expand(1),
+                                    img_ids=x["img_ids"], txt_ids=x["txt_ids"], return_dict=False)[0]
+                    outputs[name].append(out)
+        stats = tap.stats(model)
+        tap.disable(model)
+        return outputs, stats
+
+    both, stats = run([("cond", 1), ("uncond", 2)])
+    cond_alone, _ = run([("cond", 1)])
+    uncond_alone, _ = run([("uncond", 2)])
+    assert all(torch.equal(a, b) for a, b in zip(both["cond"], cond_alone["cond"]))
+    assert all(torch.equal(a, b) for a, b in zip(both["uncond"], uncond_alone["uncond"]))
+    assert set(stats.contexts) == {"cond", "uncond"} and stats.steps == 18
+
+
+def test_exception_mid_generation_leaves_clean_state(flux):
+    tap.enable(flux, interval=3)
+    reference, _ = sample_flux(flux)
+    sample_flux(flux, steps=5)  # cache filled, mid-generation
+    inputs = flux_inputs()
+    with torch.no_grad(), pytest.raises(RuntimeError):
+        flux(hidden_states=inputs["latents"], encoder_hidden_states=inputs["encoder_hidden_states"][..., :3],
+             pooled_projections=inputs["pooled_projections"], timestep=torch.full((1,), 0.01),
+             img_ids=inputs["img_ids"], txt_ids=inputs["txt_ids"])
+    assert tap.stats(flux).steps == 0 and tap.stats(flux).cache_bytes == 0
+    again, _ = sample_flux(flux)
+    assert torch.equal(reference, again)
+
+
+def test_disable_restores_the_model_exactly(flux):
+    reference, _ = sample_flux(flux)
+    before = dict(vars(flux)), {name: dict(vars(m)) for name, m in flux.named_modules()}
+    tap.enable(flux, interval=3)
+    sample_flux(flux)
+    tap.disable(flux)
+    after = dict(vars(flux)), {name: dict(vars(m)) for name, m in flux.named_modules()}
+    assert before[0].keys() == after[0].keys()
+    assert all(before[1][name].keys() == after[1][name].keys() for name in before[1])
+    latents, _ = sample_flux(flux)
+    assert torch.equal(latents, reference)
+
+
+def test_context_manager_enables_then_restores(flux):
+    reference, _ = sample_flux(flux)
+    with tap.accelerate(flux, interval=3):
+        accelerated, _ = sample_flux(flux)
+    assert not torch.equal(accelerated, reference)
+    assert not hasattr(flux, "_tap_handle") and not hasattr(flux, "_diffusers_hook")
+    assert torch.equal(sample_flux(flux)[0], reference)
+
+
+def test_enabling_twice_is_refused(flux):
+    tap.enable(flux)
+    with pytest.raises(tap.AlreadyEnabledError, match="already enabled"):
+        tap.enable(flux)
+
+
+def test_invalid_config_is_refused_before_patching(flux):
+    with pytest.raises(tap.ConfigError, match="interval"):
+        tap.enable(flux, interval=0)
+    with pytest.raises(tap.ConfigError, match="'nope'.*registered probes"):
+        tap.enable(flux, probe="nope")
+    with pytest.raises(tap.ConfigError, match="unknown TAPConfig fields"):
+        tap.enable(flux, intervall=4)
+    assert not hasattr(flux, "_diffusers_hook") and not hasattr(flux, "_tap_handle")
+
+
+def test_unsupported_transformer_names_class_supported_ones_and_docs():
+    with pytest.raises(tap.UnsupportedModelError) as error:
+        tap.enable(torch.nn.Linear(2, 2))
+    message = str(error.value)
+    assert "Linear" in message and "FluxTransformer2DModel" in message and "docs/adapters.md" in message
