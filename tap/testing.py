@@ -62,8 +62,8 @@ def check_polynomial_exactness(predictor: Predictor, max_examples: int = 200) ->
         steps, values, target, expected = case
         predicted = predictor.predict(steps, values, target)
         assert predicted.shape == expected.shape, f"{predictor}: shape {tuple(predicted.shape)} != {tuple(expected.shape)}"
-        scale = 1.0 + float(values.abs().max()) + float(expected.abs().max(initial=0.0) if expected.numel() else 0.0)
-        error = float((predicted - expected).abs().max()) if expected.numel() else 0.0
+        scale = 1.0 + float(values.abs().max()) + float(expected.abs().max())
+        error = float((predicted - expected).abs().max())
         assert error <= RELATIVE_TOLERANCE * scale, (
             f"{predictor} (exact_degree={predictor.exact_degree}) misses a polynomial: steps={steps.tolist()}, "
             f"target={target}, error={error:.3g} > {RELATIVE_TOLERANCE * scale:.3g}"
