@@ -40,14 +40,18 @@ def build_parser() -> argparse.ArgumentParser:
     listing.add_argument("--json", action="store_true", help="machine-readable output")
     listing.set_defaults(run=list_plugins)
 
+    from tap.bench import add_bench_command
     from tap.generate import add_generate_command
 
     add_generate_command(commands)
+    add_bench_command(commands)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
     args = build_parser().parse_args(argv)
+    args.argv = argv
     try:
         return args.run(args)
     except tap.TAPError as error:

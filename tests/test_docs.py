@@ -1,0 +1,71 @@
+"""docs/plugins.md stays true: one section per hook with its real signature, and every example runs.
+
+In the spirit of datasette's tests/test_docs.py: the guide is checked against tap.hookspecs, so
+adding, renaming or changing a hook fails here until the guide follows.
+"""
+
+import inspect
+import re
+from pathlib import Path
+
+import pytest
+
+from tap import hookspecs
+
+GUIDE = Path(__file__).resolve().parent.parent / "docs" / "plugins.md"
+TEXT = GUIDE.read_text()
+# "### register_predictors(register)": a level-3 heading shaped like a call documents a hook.
+HOOK_HEADING = re.compile(r"^### (\w+)(\(.*\))\s*$", re.MULTILINE)
+CODE_BLOCK = re.compile(r"^```python\n(.*?)^```", re.MULTILINE | re.DOTALL)
+
+HOOKSPECS = {
+    name: function
+    for name, function in inspect.getmembers(hookspecs, inspect.isfunction)
+    if hasattr(function, f"{hookspecs.hookspec.project_name}_spec")
+}
+DOCUMENTED = {match[1]: match[2] for match in HOOK_HEADING.finditer(TEXT)}
+
+
+def hook_section(name: str) -> str:
+    """The text under a hook's heading, up to the next heading of level 1 to 3."""
+    start = TEXT.index(f"### {name}(")
+    end = re.compile(r"^#{1,3} ", re.MULTILINE).search(TEXT, start + 1)
+    return TEXT[start : end.start() if end else len(TEXT)]
+
+
+def test_hookspecs_are_found():
+    """Guards the checks below against passing vacuously if the marker lookup breaks."""
+    assert {"register_predictors", "register_adapters"} <= set(HOOKSPECS)
+
+
+@pytest.mark.parametrize("name", sorted(HOOKSPECS))
+def test_hook_is_documented_with_its_signature(name):
+    assert name in DOCUMENTED, f"docs/plugins.md has no '### {name}(...)' section"
+    assert DOCUMENTED[name] == str(inspect.signature(HOOKSPECS[name]))
+
+
+@pytest.mark.parametrize("name", sorted(HOOKSPECS))
+def test_hook_section_has_an_example(name):
+    assert "```python" in hook_section(name)
+
+
+def test_no_documented_hook_is_missing_from_hookspecs():
+    assert sorted(set(DOCUMENTED) - set(HOOKSPECS)) == []
+
+
+def code_blocks() -> list:
+    """One pytest param per ```python block: (its first line in the guide, its code)."""
+    blocks = []
+    for match in CODE_BLOCK.finditer(TEXT):
+        line = TEXT.count("\n", 0, match.start(1)) + 1
+        blocks.append(pytest.param(line, match[1], id=f"plugins.md:{line}"))
+    return blocks
+
+
+@pytest.mark.parametrize("line, code", code_blocks())
+def test_code_block_runs(line, code):
+    """Each block runs alone in a fresh namespace; the autouse ``fresh_plugins`` fixture drops its registrations.
+
+    The code is shifted to its line in the guide, so a traceback points into docs/plugins.md.
+    """
+    exec(compile("\n" * (line - 1) + code, str(GUIDE), "exec"), {"__name__": "docs_example"})
