@@ -30,19 +30,22 @@ class GramStats:
 
     @classmethod
     def of(cls, cached: torch.Tensor, gram: torch.Tensor, probe: torch.Tensor) -> GramStats:
-        return cls(
-            cross=torch.einsum("hbnd,bnd->hbn", cached, probe),
-            gram=gram,
-            sq=torch.einsum("bnd,bnd->bn", probe, probe),
-        )
+        # Elementwise products and sums: several times faster than einsum for these shapes on CPU.
+        return cls(cross=(cached * probe).sum(-1), gram=gram, sq=probe.square().sum(-1))
+
+    @staticmethod
+    def combine(weights: torch.Tensor, per_entry: torch.Tensor) -> torch.Tensor:
+        """sum_j weights[c, j] * per_entry[j] for weights [C, J] and per_entry [J, B, N] -> [C, B, N]."""
+        return (weights @ per_entry.reshape(per_entry.shape[0], -1)).reshape(weights.shape[0], *per_entry.shape[1:])
 
     def dot(self, weights: torch.Tensor) -> torch.Tensor:
         """<prediction_c, h> for weights [C, H] -> [C, B, N]."""
-        return torch.einsum("ch,hbn->cbn", weights, self.cross)
+        return self.combine(weights, self.cross)
 
     def norm_sq(self, weights: torch.Tensor) -> torch.Tensor:
         """||prediction_c||^2 for weights [C, H] -> [C, B, N]."""
-        return torch.einsum("ch,hlbn,cl->cbn", weights, self.gram, weights)
+        pairs = (weights[:, :, None] * weights[:, None, :]).flatten(1)  # [C, H*H]
+        return self.combine(pairs, self.gram.flatten(0, 1))
 
 
 class Distance(abc.ABC):

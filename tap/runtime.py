@@ -173,7 +173,12 @@ class Runtime:
 
     def _assemble(self, state: GenerationState, device_set: DeviceActiveSet, choice: torch.Tensor) -> torch.Tensor:
         if device_set.weights is not None:
-            return torch.einsum("bnh,hbnd->bnd", device_set.weights[choice], state.r)
+            # r_hat = sum_j w[choice, j] * r_j as fused multiply-adds: far cheaper than a batched einsum.
+            weights = device_set.weights[choice]  # [B, N, H]
+            r_hat = weights[..., 0, None] * state.r[0]
+            for j in range(1, state.r.shape[0]):
+                r_hat.addcmul_(weights[..., j, None], state.r[j])
+            return r_hat
         steps = self._steps_tensor(state)
         r_hat = torch.zeros_like(state.r[-1])
         for index in choice.unique().tolist():

@@ -1,0 +1,281 @@
+"""``tap bench``: tap and its peers on one model, in one process, side by side.
+
+Protocol: one warm-up generation; full-compute references for every (prompt, seed); then
+``repeats`` rounds in which every method (full compute included) generates every sample, in an
+order rotated each round; speed is the median round time against full compute's. Quality is
+PSNR/SSIM against the full-compute image of the same seed. Block evaluations are counted with
+forward hooks and FLOPs with ``torch.utils.flop_counter`` on one sample.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from typing import Callable
+
+import attrs
+import numpy as np
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+from tqdm import tqdm
+
+from tap.api import find_transformer, resolve_adapter
+from tap.generate import load_pipeline, synchronize
+from tap.metrics import psnr, ssim
+from tap.peers import (
+    Method,
+    TimestepTracker,
+    cache_dit_available,
+    cache_dit_methods,
+    calibrate_magcache,
+    diffusers_methods,
+    tap_methods,
+)
+
+FULL = Method("full", "-", "reference", lambda pipe: _nothing())
+
+
+class _nothing:
+    def __enter__(self):
+        return None
+
+    def __exit__(self, *exc):
+        return False
+
+
+@attrs.frozen
+class BenchSettings:
+    """What to run: model, samples, steps, and each method family's sweep."""
+
+    model: str = "demo"
+    prompts: tuple[str, ...] = ("A", "g", "7", "R")
+    seeds: tuple[int, ...] = (0, 1)
+    steps: int = 50
+    device: str = "cpu"
+    dtype: str = "float32"
+    repeats: int = 3
+    intervals: tuple[int, ...] = (3, 4, 5, 6, 8, 10)
+    fbcache: tuple[float, ...] = (0.03, 0.06, 0.1, 0.2, 0.3)
+    magcache: tuple[float, ...] = (0.02, 0.06, 0.12, 0.24)
+    pab: tuple[int, ...] = (2, 4)
+    fastercache: tuple[int, ...] = (2, 4)
+    cache_dit: tuple[float, ...] = (0.05, 0.1, 0.2, 0.4)
+    peers: bool = True
+
+    @classmethod
+    def quick(cls, **overrides) -> BenchSettings:
+        """Fewer samples and settings: a few minutes on 2 CPU cores, still tap and two diffusers hooks."""
+        base = dict(prompts=("A", "g"), seeds=(0,), repeats=1, intervals=(4, 6, 8), fbcache=(0.1, 0.3),
+                    magcache=(0.06, 0.24), pab=(), fastercache=(), cache_dit=(0.1, 0.3))
+        return cls(**{**base, **overrides})
+
+
+@attrs.define
+class Record:
+    """One method at one setting, averaged over the samples."""
+
+    method: str
+    setting: str
+    family: str
+    speedup: float | None = None
+    seconds: float | None = None
+    compute_ratio: float | None = None
+    flops_ratio: float | None = None
+    psnr: float | None = None
+    ssim: float | None = None
+    cache_bytes: int | None = None
+    error: str | None = None
+
+
+class BlockCounter:
+    """Counts evaluated blocks: calls of each block's last parameterised leaf module, which runs only
+    when the block itself really runs (skipping hooks replace the whole block)."""
+
+    def __init__(self, blocks: list[torch.nn.Module]) -> None:
+        self.calls = 0
+        leaves = [self._last_leaf(block) for block in blocks]
+        self._handles = [leaf.register_forward_hook(self._count) for leaf in leaves]
+
+    @staticmethod
+    def _last_leaf(block):
+        leaves = [m for m in block.modules() if not list(m.children()) and list(m.parameters(recurse=False))]
+        return leaves[-1]
+
+    def _count(self, *_):
+        self.calls += 1
+
+    def remove(self) -> None:
+        for handle in self._handles:
+            handle.remove()
+
+
+def hook_state_bytes(transformer: torch.nn.Module) -> int:
+    """Bytes of tensors held in diffusers hook states under ``transformer`` (tap's included)."""
+    from diffusers.hooks.hooks import StateManager
+
+    seen, total = set(), 0
+    for module in transformer.modules():
+        registry = getattr(module, "_diffusers_hook", None)
+        for hook in (registry.hooks.values() if registry else ()):
+            for manager in (v for v in vars(hook).values() if isinstance(v, StateManager)):
+                for state in manager._state_cache.values():
+                    for value in vars(state).values():
+                        if isinstance(value, torch.Tensor) and id(value) not in seen:
+                            seen.add(id(value))
+                            total += value.numel() * value.element_size()
+    return total
+
+
+class Bench:
+    """Runs :class:`BenchSettings` and returns one :class:`Record` per method and setting."""
+
+    def __init__(self, settings: BenchSettings, progress: bool = True) -> None:
+        self.settings = settings
+        self.progress = progress
+        torch.set_grad_enabled(False)
+        from tap.generate import DTYPES
+
+        self.pipe = load_pipeline(settings.model, settings.device, DTYPES[settings.dtype])
+        self.pipe.set_progress_bar_config(disable=True)
+        self.transformer = find_transformer(self.pipe)
+        self.adapter = resolve_adapter(self.transformer, None)
+        self.blocks = list(self.adapter.blocks(self.transformer))
+        self.samples = [(p, s) for p in settings.prompts for s in settings.seeds]
+        self.notes: list[str] = ["LPIPS, ImageReward and CLIP: skipped (their weights are not available locally)."]
+
+    def generate(self, prompt: str, seed: int, steps: int | None = None) -> np.ndarray:
+        generator = torch.Generator(device="cpu").manual_seed(seed)
+        images = self.pipe(prompt=prompt, num_inference_steps=steps or self.settings.steps, generator=generator, output_type="np").images
+        return np.asarray(images[0], dtype=np.float64)
+
+    def methods(self) -> list[Method]:
+        s = self.settings
+        methods = tap_methods(list(s.intervals))
+        if not s.peers:
+            return methods
+        tracker = TimestepTracker(self.transformer, self.adapter)
+        try:
+            ratios = calibrate_magcache(self.pipe, lambda: self.generate(*self.samples[0]), s.steps) if s.magcache else None
+        except Exception as error:  # calibration is the peer's machinery; report, don't abort the bench
+            ratios, self.notes = None, [*self.notes, f"MagCache calibration failed: {error}"]
+        sweeps = {"fbcache": list(s.fbcache), "magcache": list(s.magcache) if ratios else [], "pab": list(s.pab), "fastercache": list(s.fastercache)}
+        methods += diffusers_methods(self.pipe, s.steps, list(s.intervals), sweeps, tracker, ratios)
+        if s.cache_dit:
+            if cache_dit_available():
+                methods += cache_dit_methods(self.blocks, s.steps, list(s.cache_dit))
+            else:
+                self.notes.append("cache-dit: skipped (not installed; pip install 'tap-diffusion[peers]').")
+        return methods
+
+    def _measure_once(self, method: Method):
+        """Generate every sample under ``method``: images, seconds, block evaluations, cache bytes."""
+        counter = BlockCounter(self.blocks)
+        images, cache_bytes = {}, 0
+        try:
+            with method.apply(self.pipe) as handle:
+                synchronize(self.settings.device)
+                start = time.perf_counter()
+                for prompt, seed in self.samples:
+                    images[(prompt, seed)] = self.generate(prompt, seed)
+                    cache_bytes = max(cache_bytes, handle.stats().cache_bytes if handle is not None and hasattr(handle, "stats") else hook_state_bytes(self.transformer))
+                synchronize(self.settings.device)
+                seconds = time.perf_counter() - start
+        finally:
+            counter.remove()
+        return images, seconds, counter.calls, cache_bytes
+
+    def _flops(self, method: Method) -> float:
+        prompt, seed = self.samples[0]
+        with method.apply(self.pipe), FlopCounterMode(display=False) as flops:
+            self.generate(prompt, seed)
+        return float(flops.get_total_flops())
+
+    def run(self, methods: list[Method] | None = None, on_record: Callable[[Record], None] | None = None) -> list[Record]:
+        """Measure ``methods`` (default: every tap preset and peer in the settings) against full compute."""
+        s = self.settings
+        self.generate(*self.samples[0], steps=2)  # warm-up
+        methods = [FULL, *(self.methods() if methods is None else methods)]
+        records = {m: Record(m.name, m.setting, m.family) for m in methods}
+        times: dict[Method, list[float]] = {m: [] for m in methods}
+        references, evaluations, full_flops = {}, {}, self._flops(FULL)
+        bar = tqdm(total=s.repeats * len(methods), desc="tap bench", disable=not self.progress)
+        for round_index in range(s.repeats):
+            shift = round_index % len(methods)
+            for method in methods[shift:] + methods[:shift]:
+                bar.set_postfix_str(f"{method.name} {method.setting}")
+                record = records[method]
+                if record.error is None:
+                    try:
+                        images, seconds, calls, cache_bytes = self._measure_once(method)
+                    except Exception as error:
+                        record.error = f"{type(error).__name__}: {error}"
+                    else:
+                        times[method].append(seconds)
+                        if round_index == 0:
+                            evaluations[method], record.cache_bytes = calls, cache_bytes
+                            if method is FULL:
+                                references = images
+                            else:
+                                record.psnr = float(np.mean([min(psnr(references[k], v), 100.0) for k, v in images.items()]))
+                                record.ssim = float(np.mean([ssim(references[k], v) for k, v in images.items()]))
+                bar.update(1)
+        bar.close()
+        full_time = statistics.median(times[FULL])
+        for method, record in records.items():
+            if record.error is not None or not times[method]:
+                continue
+            record.seconds = statistics.median(times[method])
+            record.speedup = full_time / record.seconds
+            record.compute_ratio = evaluations[method] / evaluations[FULL]
+            try:
+                record.flops_ratio = self._flops(method) / full_flops
+            except Exception as error:
+                record.error = f"flop count: {type(error).__name__}: {error}"
+            if on_record:
+                on_record(record)
+        return list(records.values())
+
+
+def bench_command(args) -> int:
+    from pathlib import Path
+
+    from tap.report import markdown_table, pareto_plot, write_json
+
+    overrides = {k: v for k, v in dict(model=args.model, steps=args.steps, device=args.device, dtype=args.dtype, repeats=args.repeats).items() if v is not None}
+    if args.prompts:
+        overrides["prompts"] = tuple(args.prompts)
+    if args.seeds:
+        overrides["seeds"] = tuple(args.seeds)
+    if args.no_peers:
+        overrides["peers"] = False
+    settings = BenchSettings.quick(**overrides) if args.quick else BenchSettings(**overrides)
+    bench = Bench(settings)
+    records = bench.run()
+    out = Path(args.out)
+    meta = {"settings": attrs.asdict(settings), "torch": torch.__version__, "threads": torch.get_num_threads(), "notes": bench.notes,
+            "command": "tap bench " + " ".join(args.argv)}
+    write_json(records, Path(args.json) if args.json else out / "bench.json", meta)
+    table = markdown_table(records)
+    (out / "bench.md").write_text(table + "".join(f"\n{note}\n" for note in bench.notes))
+    pareto_plot(records, out / "pareto.png", f"{settings.model}, {settings.steps} steps, {settings.device} {settings.dtype}")
+    print(table)
+    for note in bench.notes:
+        print(note)
+    print(f"wrote {args.json or out / 'bench.json'}, {out / 'bench.md'}, {out / 'pareto.png'}")
+    return 0
+
+
+def add_bench_command(commands) -> None:
+    parser = commands.add_parser("bench", help="tap against diffusers' cache hooks and cache-dit, side by side")
+    parser.add_argument("--model", default=None, help="'demo' (default), a Hugging Face id or a local pipeline folder")
+    parser.add_argument("--quick", action="store_true", help="fewer samples and settings (a few minutes on a CPU)")
+    parser.add_argument("--steps", type=int, default=None)
+    parser.add_argument("--prompts", nargs="+", default=None)
+    parser.add_argument("--seeds", nargs="+", type=int, default=None)
+    parser.add_argument("--repeats", type=int, default=None, help="timing rounds (median is reported)")
+    parser.add_argument("--device", default=None)
+    parser.add_argument("--dtype", default=None, choices=["float32", "bfloat16", "float16"])
+    parser.add_argument("--no-peers", action="store_true", help="tap presets only")
+    parser.add_argument("--json", default=None, help="where to write the JSON records (default OUT/bench.json)")
+    parser.add_argument("--out", default="tap-bench", help="folder for bench.json, bench.md and pareto.png")
+    parser.set_defaults(run=bench_command)

@@ -1,0 +1,144 @@
+"""The methods `tap bench` compares: tap presets, diffusers' cache hooks, and cache-dit when installed.
+
+Each method is applied to a pipeline as a context manager and undone on exit, so all methods
+run on one loaded model in one process.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import re
+from typing import Callable, ContextManager
+
+import attrs
+import torch
+
+import tap
+from tap.config import TAPConfig
+
+TAP_PRESETS = {"tap-default": "default", "tap-paper": "paper", "tap-global": "global", "tap-fora": "fora", "tap-taylorseer": "taylorseer"}
+
+
+@attrs.frozen
+class Method:
+    """One point of a method's speed sweep: ``apply(pipe)`` is a context manager enabling it."""
+
+    name: str
+    setting: str
+    family: str
+    apply: Callable[[object], ContextManager] = attrs.field(eq=False, repr=False)
+
+
+def tap_methods(intervals: list[int]) -> list[Method]:
+    return [
+        Method(name, f"interval={n}", "tap", lambda pipe, preset=preset, n=n: tap.accelerate(pipe, TAPConfig.preset(preset, interval=n)))
+        for name, preset in TAP_PRESETS.items()
+        for n in intervals
+    ]
+
+
+@contextlib.contextmanager
+def diffusers_cache(pipe, config):
+    """``transformer.enable_cache(config)`` for the block, always disabled after."""
+    pipe.transformer.enable_cache(config)
+    try:
+        yield None
+    finally:
+        pipe.transformer.disable_cache()
+
+
+class TimestepTracker:
+    """Remembers the timestep (0-1000 scale) of the transformer's last call, for hooks that need it."""
+
+    def __init__(self, transformer: torch.nn.Module, adapter) -> None:
+        self.value = 1000.0
+        self._adapter = adapter
+        self._handle = transformer.register_forward_pre_hook(self._record, with_kwargs=True)
+
+    def _record(self, module, args, kwargs):
+        timestep, _ = self._adapter.generation_key(args, kwargs)
+        if timestep is not None:
+            self.value = timestep * 1000.0 if timestep <= 1.0 else timestep
+
+    def __call__(self) -> float:
+        return self.value
+
+    def remove(self) -> None:
+        self._handle.remove()
+
+
+def calibrate_magcache(pipe, run: Callable[[], None], steps: int) -> list[float]:
+    """MagCache's documented calibration: one run with ``calibrate=True``, whose printed ratios we read."""
+    from diffusers import MagCacheConfig
+
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed), diffusers_cache(pipe, MagCacheConfig(calibrate=True, num_inference_steps=steps)):
+        run()
+    found = re.findall(r"\[([-0-9.,eE\s]+)\]", printed.getvalue())
+    if not found:
+        raise RuntimeError("MagCache calibration printed no ratios")
+    return [float(v) for v in found[-1].split(",")]
+
+
+def diffusers_methods(pipe, steps: int, intervals: list[int], thresholds: dict[str, list[float]], timestep: TimestepTracker, mag_ratios) -> list[Method]:
+    from diffusers import (
+        FasterCacheConfig,
+        FirstBlockCacheConfig,
+        MagCacheConfig,
+        PyramidAttentionBroadcastConfig,
+        TaylorSeerCacheConfig,
+    )
+
+    methods = []
+    for n in intervals:
+        for name, lite in (("diffusers-taylorseer", False), ("diffusers-taylorseer-lite", True)):
+            config = lambda n=n, lite=lite: TaylorSeerCacheConfig(cache_interval=n, disable_cache_before_step=1, max_order=1, use_lite_mode=lite, taylor_factors_dtype=torch.float32)
+            methods.append(Method(name, f"interval={n}", "diffusers", lambda pipe, c=config: diffusers_cache(pipe, c())))
+    for t in thresholds["fbcache"]:
+        methods.append(Method("diffusers-fbcache", f"threshold={t}", "diffusers", lambda pipe, t=t: diffusers_cache(pipe, FirstBlockCacheConfig(threshold=t))))
+    for t in thresholds["magcache"]:
+        config = lambda t=t: MagCacheConfig(threshold=t, num_inference_steps=steps, mag_ratios=mag_ratios)
+        methods.append(Method("diffusers-magcache", f"threshold={t}", "diffusers", lambda pipe, c=config: diffusers_cache(pipe, c())))
+    for skip in thresholds["pab"]:
+        config = lambda s=int(skip): PyramidAttentionBroadcastConfig(spatial_attention_block_skip_range=s, spatial_attention_timestep_skip_range=(100, 950), current_timestep_callback=timestep)
+        methods.append(Method("diffusers-pab", f"skip={int(skip)}", "diffusers", lambda pipe, c=config: diffusers_cache(pipe, c())))
+    for skip in thresholds["fastercache"]:
+        config = lambda s=int(skip): FasterCacheConfig(spatial_attention_block_skip_range=s, spatial_attention_timestep_skip_range=(-1, 950), current_timestep_callback=timestep, is_guidance_distilled=True, tensor_format="BCHW")
+        methods.append(Method("diffusers-fastercache", f"skip={int(skip)}", "diffusers", lambda pipe, c=config: diffusers_cache(pipe, c())))
+    return methods
+
+
+def cache_dit_available() -> bool:
+    try:
+        import cache_dit  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+@contextlib.contextmanager
+def cache_dit_dbcache(pipe, blocks: list[torch.nn.Module], steps: int, threshold: float, taylorseer: bool):
+    """cache-dit's DBCache (first block computed every step, residual threshold), optionally with its TaylorSeer calibrator."""
+    import cache_dit
+
+    adapter = cache_dit.BlockAdapter(
+        pipe=pipe, transformer=pipe.transformer, blocks=torch.nn.ModuleList(blocks),
+        forward_pattern=cache_dit.ForwardPattern.Pattern_1, check_forward_pattern=True,
+    )
+    config = cache_dit.DBCacheConfig(Fn_compute_blocks=1, Bn_compute_blocks=0, residual_diff_threshold=threshold, max_warmup_steps=1, num_inference_steps=steps)
+    calibrator = cache_dit.TaylorSeerCalibratorConfig(taylorseer_order=1) if taylorseer else None
+    with contextlib.redirect_stdout(io.StringIO()):
+        cache_dit.enable_cache(adapter, cache_config=config, calibrator_config=calibrator)
+    try:
+        yield None
+    finally:
+        cache_dit.disable_cache(pipe)
+
+
+def cache_dit_methods(blocks, steps: int, thresholds: list[float]) -> list[Method]:
+    return [
+        Method(name, f"threshold={t}", "cache-dit", lambda pipe, t=t, ts=ts: cache_dit_dbcache(pipe, blocks, steps, t, ts))
+        for name, ts in (("cache-dit-dbcache", False), ("cache-dit-dbcache-taylorseer", True))
+        for t in thresholds
+    ]

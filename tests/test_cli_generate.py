@@ -1,0 +1,58 @@
+"""`tap generate` and `tap bench` end to end on the bundled demo model (few steps, to stay fast)."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tap.bench import Bench, BenchSettings
+from tap.report import markdown_table
+
+
+def run_tap(*args, timeout=300):
+    return subprocess.run([sys.executable, "-m", "tap", *args], capture_output=True, text=True, timeout=timeout)
+
+
+def test_generate_json_summary_and_comparison_image(tmp_path):
+    out = tmp_path / "compare.png"
+    result = run_tap("generate", "--steps", "8", "--interval", "3", "--prompt", "B", "--out", str(out), "--json")
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    for key in ("speedup", "psnr", "ssim", "full_seconds", "tap_seconds"):
+        assert isinstance(summary[key], float), key
+    assert summary["full_steps"] == 3 and summary["predicted_steps"] == 5  # steps 0, 3, 6 run in full
+    assert 0 < summary["ssim"] <= 1
+    width, height = Image.open(out).size
+    assert width > 2 * height  # three panels side by side
+
+
+def test_generate_no_compare_writes_the_tap_image_only(tmp_path):
+    out = tmp_path / "tap.png"
+    result = run_tap("generate", "--steps", "6", "--no-compare", "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    assert "speedup" not in result.stdout and "tap:" in result.stdout
+    assert np.asarray(Image.open(out)).shape == (64, 64)
+
+
+def test_generate_refuses_bad_input_with_a_clear_message(tmp_path):
+    result = run_tap("generate", "--interval", "0", "--out", str(tmp_path / "x.png"))
+    assert result.returncode == 2 and "interval must be an int >= 1, got 0" in result.stderr
+    missing = run_tap("generate", "--model", str(tmp_path / "no-such-model"), "--steps", "2")
+    assert missing.returncode == 2 and "could not load pipeline" in missing.stderr
+
+
+def test_bench_records_every_method_with_quality_and_counts():
+    settings = BenchSettings.quick(prompts=("A",), steps=8, intervals=(4,), fbcache=(0.2,), magcache=(0.2,), cache_dit=())
+    records = Bench(settings, progress=False).run()
+    by_name = {(r.method, r.setting): r for r in records}
+    assert all(r.error is None for r in records), [r for r in records if r.error]
+    full = by_name[("full", "-")]
+    assert full.compute_ratio == 1.0 and full.speedup == pytest.approx(1.0)
+    fora = by_name[("tap-fora", "interval=4")]
+    assert fora.compute_ratio == pytest.approx(2 / 8)  # steps 0 and 4 of 8 run the stack
+    assert fora.cache_bytes > 0 and fora.psnr is not None and 0 < fora.ssim <= 1
+    assert {"diffusers-taylorseer", "diffusers-fbcache", "diffusers-magcache"} <= {r.method for r in records}
+    assert "| tap-default | interval=4 |" in markdown_table(records)
