@@ -12,7 +12,7 @@ from typing import Any, ClassVar
 
 import torch
 
-DOCS_PAGE = "docs/adapters.md"
+DOCS_PAGE = "docs/adapters.md#the-generic-adapter"
 
 
 def argument(args: tuple, kwargs: dict, name: str, position: int) -> Any:

@@ -49,7 +49,8 @@ def resolve_adapter(transformer: torch.nn.Module, name: str | None) -> Adapter:
     supported = sorted(c for e in entries.values() for c in e.cls.transformer_classes)
     raise UnsupportedModelError(
         f"tap has no adapter for {type(transformer).__name__}; supported transformers: "
-        f"{', '.join(supported) or '(none)'}. To support it, write an adapter: see {DOCS_PAGE}"
+        f"{', '.join(supported) or '(none)'}. To support it, configure the generic adapter in a few lines "
+        f"(tap_plugins.adapters.generic.make_adapter, then tap.register_adapter) or write one: see {DOCS_PAGE}"
     )
 
 

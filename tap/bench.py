@@ -9,6 +9,7 @@ forward hooks and FLOPs with ``torch.utils.flop_counter`` on one sample.
 
 from __future__ import annotations
 
+import os
 import statistics
 import time
 from typing import Callable
@@ -239,7 +240,7 @@ class Bench:
 def bench_command(args) -> int:
     from pathlib import Path
 
-    from tap.report import markdown_table, pareto_plot, write_json
+    from tap.report import benchmarks_page, markdown_table, pareto_plot, write_json
 
     overrides = {k: v for k, v in dict(model=args.model, steps=args.steps, device=args.device, dtype=args.dtype, repeats=args.repeats).items() if v is not None}
     if args.prompts:
@@ -252,12 +253,17 @@ def bench_command(args) -> int:
     bench = Bench(settings)
     records = bench.run()
     out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
     meta = {"settings": attrs.asdict(settings), "torch": torch.__version__, "threads": torch.get_num_threads(), "notes": bench.notes,
             "command": "tap bench " + " ".join(args.argv)}
     write_json(records, Path(args.json) if args.json else out / "bench.json", meta)
     table = markdown_table(records)
     (out / "bench.md").write_text(table + "".join(f"\n{note}\n" for note in bench.notes))
     pareto_plot(records, out / "pareto.png", f"{settings.model}, {settings.steps} steps, {settings.device} {settings.dtype}")
+    if args.doc:
+        doc = Path(args.doc)
+        plot = os.path.relpath(out / "pareto.png", doc.parent)
+        doc.write_text(benchmarks_page(records, meta, plot))
     print(table)
     for note in bench.notes:
         print(note)
@@ -278,4 +284,5 @@ def add_bench_command(commands) -> None:
     parser.add_argument("--no-peers", action="store_true", help="tap presets only")
     parser.add_argument("--json", default=None, help="where to write the JSON records (default OUT/bench.json)")
     parser.add_argument("--out", default="tap-bench", help="folder for bench.json, bench.md and pareto.png")
+    parser.add_argument("--doc", default=None, help="also write a Markdown page (e.g. docs/benchmarks.md) with the table and plot")
     parser.set_defaults(run=bench_command)

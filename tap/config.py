@@ -143,4 +143,8 @@ PRESETS: dict[str, dict[str, Any]] = {
     "fora": dict(predictor="reuse", orders=(0,), selector="fixed"),
     # TaylorSeer-style: the finite-difference order-2 forecast everywhere.
     "taylorseer": dict(predictor="taylorseer", orders=(2,), selector="fixed"),
+    # The paper's full-step interval per model (50 steps), otherwise the default.
+    "flux-dev": dict(interval=8),
+    "qwen-image": dict(interval=4),
+    "hunyuan-video": dict(interval=6),
 }

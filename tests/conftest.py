@@ -89,6 +89,15 @@ def flux():
         handle.disable()
 
 
+@pytest.fixture(autouse=True, scope="session")
+def one_thread():
+    """Tiny models gain nothing from intra-op threads, and lose 100x when another process holds the cores."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(autouse=True)
 def fresh_plugins():
     """Each test sees the installed plugins only, never another test's run-time registrations."""
