@@ -27,6 +27,41 @@ class FixedInterval(Schedule):
         return (view.step - (self.warmup - 1)) % self.interval == 0
 
 
+@attrs.frozen
+class ProbeRefresh(Schedule):
+    """Probe-driven refresh: a full step when the cache stops predicting the probe well.
+
+    After the warm-up, each step probes h and measures the chosen candidates' relative error
+    ||h_hat - h|| / ||h|| (mean over tokens); the step runs in full when it exceeds ``threshold``,
+    never sooner than ``min_gap`` steps after the last full step and always after ``max_gap``.
+    Full steps thus land where the features change fastest instead of on a fixed grid.
+    """
+
+    name = "probe-refresh"
+    uses_probe = True
+    threshold: float = attrs.field(default=0.05, converter=float, validator=attrs.validators.gt(0.0))
+    min_gap: int = attrs.field(default=2, validator=attrs.validators.ge(1))
+    max_gap: int = attrs.field(default=10, validator=attrs.validators.ge(1))
+    warmup: int = attrs.field(default=1, validator=attrs.validators.ge(1))
+    final_full: int = attrs.field(default=0, validator=attrs.validators.ge(0))
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(warmup=config.warmup, final_full=config.final_full, **config.schedule_options)
+
+    def is_full(self, view):
+        if view.step < self.warmup:
+            return True
+        if view.num_steps is not None and view.step >= view.num_steps - self.final_full:
+            return True
+        if view.since_full is not None and view.since_full < self.min_gap:
+            return False
+        if view.since_full is None or view.since_full >= self.max_gap:
+            return True
+        return view.measured_error() > self.threshold
+
+
 @hookimpl
 def register_schedules(register):
     register(FixedInterval)
+    register(ProbeRefresh)

@@ -9,6 +9,7 @@ weights as one weighted sum. The adapter's hooks call :meth:`Runtime.enter` at t
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Callable
 
 import attrs
@@ -18,7 +19,7 @@ from tap.config import TAPConfig
 from tap.distance import GramStats
 from tap.family import ActiveSet, active_set
 from tap.plugins import registry
-from tap.probe import BlockCall
+from tap.probe import BlockCall, ProbeResult
 from tap.registry import instantiate
 from tap.schedule import StepView
 from tap.state import ContextStates, GenerationState
@@ -33,6 +34,36 @@ class DeviceActiveSet:
     active: ActiveSet
     weights: torch.Tensor | None  # [C, H] in the cache dtype
     family_index: torch.Tensor  # [C] long
+
+
+class StepEvaluation:
+    """One step's probe, proxy losses and per-token choice, each computed once and only when asked.
+
+    A probe-driven schedule reads :meth:`probe_error` before deciding; a fixed selector never
+    probes at all.
+    """
+
+    def __init__(self, runtime: Runtime, state: GenerationState, call: BlockCall, device_set: DeviceActiveSet) -> None:
+        self.runtime, self.state, self.call, self.device_set = runtime, state, call, device_set
+        self.probed: ProbeResult | None = None
+
+    @functools.cached_property
+    def h(self) -> torch.Tensor:
+        self.probed = self.runtime.probe(self.runtime.adapter, self.call)
+        return self.probed.h.to(self.runtime.cache_dtype)
+
+    @functools.cached_property
+    def choice(self) -> torch.Tensor:
+        runtime = self.runtime
+        losses = runtime._losses(self.state, self.device_set, self.h) if runtime.selector.needs_losses else None
+        x = runtime.adapter.stack_input(self.call.args, self.call.kwargs)
+        return runtime.selector.select(losses, self.device_set.active.labels, tuple(x.shape[:2])).to(x.device)
+
+    def probe_error(self) -> float:
+        """Mean over tokens of ||h_hat - h|| / ||h|| for each token's chosen candidate: how well the cache predicts now."""
+        predicted = self.runtime._assemble(self.state, self.device_set, self.choice, self.state.h)
+        error = (predicted - self.h).norm(dim=-1) / self.h.norm(dim=-1).clamp_min(1e-12)
+        return float(error.mean())
 
 
 class Runtime:
@@ -84,13 +115,17 @@ class Runtime:
     def enter(self, call: BlockCall) -> Any:
         """The first block is about to run: decide the step and return the block's output."""
         state = self.states.get_state()
-        if state.cached_steps:
-            view = StepView(state.step, self.num_steps(), state.cached_steps[-1], len(state.cached_steps))
-            if not self.schedule.is_full(view):
-                device_set = self._device_active_set(state, call)
-                if device_set.active.indices:
-                    return self._predicted(state, call, device_set)
-        return self._full(state, call)
+        if not state.cached_steps:
+            return self._full(state, call, None)
+        device_set = self._device_active_set(state, call)
+        if not device_set.active.indices:
+            return self._full(state, call, None)
+        evaluation = StepEvaluation(self, state, call, device_set)
+        probe_error = evaluation.probe_error if self.schedule.uses_probe else None
+        view = StepView(state.step, self.num_steps(), state.cached_steps[-1], len(state.cached_steps), probe_error)
+        if self.schedule.is_full(view):
+            return self._full(state, call, evaluation)
+        return self._predicted(state, call, evaluation)
 
     def passthrough(self, args: tuple, kwargs: dict) -> Any | None:
         """A later block on a predicted step returns its inputs unchanged; None means run it."""
@@ -110,35 +145,31 @@ class Runtime:
         if state.h is not None:
             state.gram = GramStats.gram_of(state.h)
 
+    @property
+    def needs_probe(self) -> bool:
+        """Whether steps are probed at all: for the selector's losses or for a probe-driven schedule."""
+        return self.selector.needs_losses or self.schedule.uses_probe
+
     # -- the two kinds of step ---------------------------------------------------------------------
-    def _full(self, state: GenerationState, call: BlockCall) -> Any:
+    def _full(self, state: GenerationState, call: BlockCall, evaluation: StepEvaluation | None) -> Any:
         x = self.adapter.stack_input(call.args, call.kwargs)
-        h = None
-        if self.probe.runs_first_block:
+        result = evaluation.probed if evaluation is not None else None
+        if result is None and (self.needs_probe or self.probe.runs_first_block):
             result = self.probe(self.adapter, call)
-            output, h = result.block_output, result.h
-        else:
-            if self.selector.needs_losses:
-                h = self.probe(self.adapter, call).h
-            output = call()
-        state.pending = (x, None if h is None else h.to(self.cache_dtype))
+        output = result.block_output if result is not None and result.block_output is not None else call()
+        h = result.h.to(self.cache_dtype) if result is not None and self.needs_probe else None
+        state.pending = (x, h)
         state.counters.full_steps += 1
         state.counters.blocks_run += len(self.blocks)
         if len(self.blocks) == 1:
             self.exit(output)
         return output
 
-    def _predicted(self, state: GenerationState, call: BlockCall, device_set: DeviceActiveSet) -> Any:
+    def _predicted(self, state: GenerationState, call: BlockCall, evaluation: StepEvaluation) -> Any:
         x = self.adapter.stack_input(call.args, call.kwargs)
-        losses = None
-        probe_blocks = 0
-        if self.selector.needs_losses:
-            h = self.probe(self.adapter, call).h.to(self.cache_dtype)
-            probe_blocks = int(self.probe.runs_first_block)
-            losses = self._losses(state, device_set, h)
-        choice = self.selector.select(losses, device_set.active.labels, tuple(x.shape[:2])).to(x.device)
-        r_hat = self._assemble(state, device_set, choice)
-        self._count(state, device_set, choice, probe_blocks)
+        r_hat = self._assemble(state, evaluation.device_set, evaluation.choice, state.r)
+        probe_blocks = int(evaluation.probed is not None and self.probe.runs_first_block)
+        self._count(state, evaluation.device_set, evaluation.choice, probe_blocks)
         state.skipping = True
         hidden = (x.to(self.cache_dtype) + r_hat).to(x.dtype)
         return self.adapter.skip_output(call.args, call.kwargs, hidden)
@@ -171,20 +202,21 @@ class Runtime:
         )
         return self.distance(predicted, h, state.h[-1])
 
-    def _assemble(self, state: GenerationState, device_set: DeviceActiveSet, choice: torch.Tensor) -> torch.Tensor:
+    def _assemble(self, state: GenerationState, device_set: DeviceActiveSet, choice: torch.Tensor, cached: torch.Tensor) -> torch.Tensor:
+        """Each token's prediction of ``cached`` [H, B, N, D] (r or h) by its chosen candidate."""
         if device_set.weights is not None:
-            # r_hat = sum_j w[choice, j] * r_j as fused multiply-adds: far cheaper than a batched einsum.
+            # sum_j w[choice, j] * cached_j as fused multiply-adds: far cheaper than a batched einsum.
             weights = device_set.weights[choice]  # [B, N, H]
-            r_hat = weights[..., 0, None] * state.r[0]
-            for j in range(1, state.r.shape[0]):
-                r_hat.addcmul_(weights[..., j, None], state.r[j])
-            return r_hat
+            predicted = weights[..., 0, None] * cached[0]
+            for j in range(1, cached.shape[0]):
+                predicted.addcmul_(weights[..., j, None], cached[j])
+            return predicted
         steps = self._steps_tensor(state)
-        r_hat = torch.zeros_like(state.r[-1])
+        predicted = torch.zeros_like(cached[-1])
         for index in choice.unique().tolist():
             predictor, target = device_set.active.predictors[index], device_set.active.targets[index]
-            r_hat = torch.where((choice == index)[..., None], predictor.predict(steps, state.r, target), r_hat)
-        return r_hat
+            predicted = torch.where((choice == index)[..., None], predictor.predict(steps, cached, target), predicted)
+        return predicted
 
     def _count(self, state: GenerationState, device_set: DeviceActiveSet, choice: torch.Tensor, probe_blocks: int):
         counters = state.counters

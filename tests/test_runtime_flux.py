@@ -157,3 +157,17 @@ def test_unsupported_transformer_names_class_supported_ones_and_docs():
         tap.enable(torch.nn.Linear(2, 2))
     message = str(error.value)
     assert "Linear" in message and "FluxTransformer2DModel" in message and "docs/adapters.md" in message
+
+
+def test_probe_refresh_schedule_places_full_steps_by_probe_error(flux):
+    reference, _ = sample_flux(flux, steps=16)
+    strict = tap.enable(flux, schedule="probe-refresh", schedule_options={"threshold": 1e-9, "min_gap": 2, "max_gap": 6})
+    sample_flux(flux, steps=16)
+    assert tap.stats(flux).full_steps == 8  # every error exceeds 1e-9: a full step every min_gap steps
+    strict.disable()
+    with tap.accelerate(flux, schedule="probe-refresh", schedule_options={"threshold": 1e9, "min_gap": 2, "max_gap": 5}) as lax:
+        sample_flux(flux, steps=16)
+        assert lax.stats().full_steps == 4  # no error is that large: a full step every max_gap steps (0, 5, 10, 15)
+    with tap.accelerate(flux, schedule="probe-refresh", selector="fixed", schedule_options={"threshold": 0.2}):
+        latents, _ = sample_flux(flux, steps=16)  # probes although the fixed selector would not
+    assert torch.isfinite(latents).all() and not torch.equal(latents, reference)
