@@ -132,16 +132,20 @@ class TAPHandle:
             delattr(self.transformer, HANDLE_ATTRIBUTE)
 
 
-def enable(target: Any, config: TAPConfig | None = None, **overrides) -> TAPHandle:
+def enable(target: Any, config: TAPConfig | None = None, *, preset: str | None = None, **overrides) -> TAPHandle:
     """Accelerate a pipeline (or its transformer) with tap; returns a :class:`TAPHandle`.
 
-    ``overrides`` change single fields of ``config`` (default :class:`TAPConfig`), e.g.
-    ``tap.enable(pipe, interval=4)``. Everything is validated before the model is touched.
+    ``preset`` names a preset or a preset file (``tap tune`` writes them) instead of ``config``;
+    ``overrides`` change single fields, e.g. ``tap.enable(pipe, interval=4)``. Everything is
+    validated before the model is touched.
     """
     transformer = find_transformer(target)
     if config is not None and not isinstance(config, TAPConfig):
         raise ConfigError(f"config must be a tap.TAPConfig, got {type(config).__name__}")
-    config = (config or TAPConfig()).replace(**overrides) if overrides else (config or TAPConfig())
+    if config is not None and preset is not None:
+        raise ConfigError("give either config or preset, not both")
+    config = TAPConfig.preset(preset) if preset is not None else (config or TAPConfig())
+    config = config.replace(**overrides) if overrides else config
     if getattr(transformer, HANDLE_ATTRIBUTE, None) is not None:
         raise AlreadyEnabledError(f"tap is already enabled on this {type(transformer).__name__}; call tap.disable first")
     adapter = resolve_adapter(transformer, config.adapter)
@@ -175,9 +179,9 @@ def stats(target: Any) -> TAPStats:
 
 
 @contextlib.contextmanager
-def accelerate(target: Any, config: TAPConfig | None = None, **overrides):
+def accelerate(target: Any, config: TAPConfig | None = None, *, preset: str | None = None, **overrides):
     """``with tap.accelerate(pipe): pipe(...)`` enables tap for the block and always removes it."""
-    handle = enable(target, config, **overrides)
+    handle = enable(target, config, preset=preset, **overrides)
     try:
         yield handle
     finally:

@@ -127,6 +127,17 @@ def hook_state_bytes(transformer: torch.nn.Module) -> int:
     return total
 
 
+PSNR_CAP = 100.0  # identical images have infinite PSNR; averages use this cap instead
+
+
+def quality(references: dict, images: dict) -> tuple[float, float]:
+    """Mean PSNR (capped at PSNR_CAP) and SSIM of ``images`` against ``references`` with the same keys."""
+    return (
+        float(np.mean([min(psnr(references[k], v), PSNR_CAP) for k, v in images.items()])),
+        float(np.mean([ssim(references[k], v) for k, v in images.items()])),
+    )
+
+
 class Bench:
     """Runs :class:`BenchSettings` and returns one :class:`Record` per method and setting."""
 
@@ -168,7 +179,7 @@ class Bench:
                 self.notes.append("cache-dit: skipped (not installed; pip install 'tap-diffusion[peers]').")
         return methods
 
-    def _measure_once(self, method: Method):
+    def measure(self, method: Method):
         """Generate every sample under ``method``: images, seconds, block evaluations, cache bytes."""
         counter = BlockCounter(self.blocks)
         images, cache_bytes = {}, 0
@@ -207,7 +218,7 @@ class Bench:
                 record = records[method]
                 if record.error is None:
                     try:
-                        images, seconds, calls, cache_bytes = self._measure_once(method)
+                        images, seconds, calls, cache_bytes = self.measure(method)
                     except Exception as error:
                         record.error = f"{type(error).__name__}: {error}"
                     else:
@@ -217,8 +228,7 @@ class Bench:
                             if method is FULL:
                                 references = images
                             else:
-                                record.psnr = float(np.mean([min(psnr(references[k], v), 100.0) for k, v in images.items()]))
-                                record.ssim = float(np.mean([ssim(references[k], v) for k, v in images.items()]))
+                                record.psnr, record.ssim = quality(references, images)
                 bar.update(1)
         bar.close()
         full_time = statistics.median(times[FULL])

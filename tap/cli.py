@@ -42,9 +42,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     from tap.bench import add_bench_command
     from tap.generate import add_generate_command
+    from tap.tune import add_tune_command
 
     add_generate_command(commands)
     add_bench_command(commands)
+    add_tune_command(commands)
     return parser
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any, Mapping
 
 import attrs
@@ -126,10 +128,51 @@ class TAPConfig:
 
     @classmethod
     def preset(cls, name: str, **overrides) -> TAPConfig:
-        """A named configuration (see :data:`PRESETS`), with ``overrides`` applied."""
-        if name not in PRESETS:
-            raise ConfigError(f"unknown preset {name!r}; presets: {sorted(PRESETS)}")
-        return cls(**{**PRESETS[name], **overrides})
+        """A named configuration (see :data:`PRESETS`) or a preset file saved by :meth:`save`
+        (``tap tune`` writes them), with ``overrides`` applied."""
+        if name in PRESETS:
+            return cls(**{**PRESETS[name], **overrides})
+        if name.endswith(".json"):
+            return cls.load(name).replace(**overrides)
+        raise ConfigError(f"unknown preset {name!r}; presets: {sorted(PRESETS)}, or a preset file ending in .json")
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-able fields; explicit candidates as {predictor, params, horizon}."""
+        data = attrs.asdict(self, recurse=False)
+        data["candidates"] = [
+            {"predictor": c.predictor.name, "params": attrs.asdict(c.predictor), "horizon": c.horizon} for c in self.candidates
+        ]
+        return {key: list(value) if isinstance(value, tuple) else value for key, value in data.items()}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> TAPConfig:
+        from tap.plugins import registry
+        from tap.registry import instantiate
+
+        data = dict(data)
+        unknown = sorted(set(data) - {f.name for f in attrs.fields(cls)})
+        if unknown:
+            raise ConfigError(f"unknown TAPConfig fields {unknown} in preset")
+        data["candidates"] = tuple(
+            Candidate(instantiate("predictor", registry().get("predictor", c["predictor"]).cls, c["predictor"], c["params"]), c["horizon"])
+            for c in data.get("candidates", ())
+        )
+        return cls(**data)
+
+    def save(self, path) -> None:
+        """Write this configuration as a JSON preset file."""
+        Path(path).write_text(json.dumps({"tap_preset": 1, "config": self.to_dict()}, indent=2) + "\n")
+
+    @classmethod
+    def load(cls, path) -> TAPConfig:
+        """Read a JSON preset file written by :meth:`save`."""
+        try:
+            document = json.loads(Path(path).read_text())
+        except (OSError, ValueError) as error:
+            raise ConfigError(f"cannot read preset file {str(path)!r}: {error}") from None
+        if not isinstance(document, dict) or "config" not in document:
+            raise ConfigError(f"{str(path)!r} is not a tap preset file (no 'config' entry)")
+        return cls.from_dict(document["config"])
 
 
 PRESETS: dict[str, dict[str, Any]] = {

@@ -140,7 +140,7 @@ def add_generate_command(commands) -> None:
     parser.add_argument("--steps", type=int, default=50)
     parser.add_argument("--interval", type=int, default=None, help="full step every N steps (preset's value if omitted)")
     parser.add_argument("--warmup", type=int, default=None, help="full steps at the start (preset's value if omitted)")
-    parser.add_argument("--preset", default="default", choices=sorted(PRESETS))
+    parser.add_argument("--preset", default="default", help=f"one of {', '.join(sorted(PRESETS))}, or a preset file from tap tune")
     parser.add_argument("--guidance-scale", type=float, default=None, help="the pipeline's default if omitted")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")

@@ -65,3 +65,24 @@ def test_candidate_labels_and_validation():
     assert candidate.label == "taylor(order=2)@-1"
     with pytest.raises(ValueError):
         Candidate(tap.get_predictor("taylor"), horizon=1)
+
+
+def test_config_round_trips_through_a_preset_file(tmp_path, flux):
+    config = tap.TAPConfig(interval=5, schedule="probe-refresh", schedule_options={"threshold": 0.1},
+                           candidates=(Candidate(tap.get_predictor("hermite", order=2, scale=0.7), -1),))
+    path = tmp_path / "tuned.json"
+    config.save(path)
+    assert tap.TAPConfig.load(path) == config
+    assert tap.TAPConfig.preset(str(path), interval=7).interval == 7
+    handle = tap.enable(flux, preset=str(path))
+    assert handle.config == config
+
+
+def test_bad_preset_files_are_refused(tmp_path):
+    with pytest.raises(tap.ConfigError, match="unknown preset 'nope'"):
+        tap.TAPConfig.preset("nope")
+    (tmp_path / "bad.json").write_text("{}")
+    with pytest.raises(tap.ConfigError, match="not a tap preset file"):
+        tap.TAPConfig.preset(str(tmp_path / "bad.json"))
+    with pytest.raises(tap.ConfigError, match="cannot read preset file"):
+        tap.TAPConfig.preset(str(tmp_path / "missing.json"))

@@ -1,0 +1,178 @@
+"""``tap tune``: search tap's configuration space on a user's model for a speed or quality target.
+
+Two stages, each an evaluation of configurations on the same prompts and seeds against
+full-compute references that tune generates itself:
+
+1. schedules: fixed intervals and probe-driven refresh thresholds, with the default candidates;
+2. selection: candidate families x distances x probes x selectors, on the best schedules of stage 1.
+
+Speed is the block-evaluation speedup (deterministic: steps' worth of blocks over blocks really
+run); wall-clock seconds are recorded too. Every evaluation is appended to a journal, so an
+interrupted run resumes where it stopped. The winner is saved as a preset file for
+``tap.enable(pipe, preset=PATH)`` and ``tap generate --preset PATH``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import attrs
+from tqdm import tqdm
+
+import tap
+from tap.bench import FULL, Bench, BenchSettings, quality
+from tap.config import PRESETS, TAPConfig
+from tap.peers import Method
+
+INTERVALS = (3, 4, 5, 6, 8, 10, 12)
+REFRESH = ((0.02, 6), (0.05, 8), (0.1, 10), (0.2, 12), (0.4, 16))  # (threshold, max_gap)
+FAMILIES = {
+    "taylor-1-2": dict(orders=(1, 2)),
+    "taylor-0-2": dict(orders=(0, 1, 2)),
+    "paper-family": dict(orders=(0, 1, 2), horizons=PRESETS["paper"]["horizons"]),
+    "taylorseer-1-2": dict(predictor="taylorseer", orders=(1, 2)),
+}
+SELECTIONS = {
+    **{f"token-{d}-{p}": dict(selector="token", distance=d, probe=p) for d in ("cosine", "l2", "change") for p in ("modulated-input", "first-block")},
+    "global-l2": dict(selector="global", distance="l2"),
+}
+FIXED = {
+    "fixed-taylor-1": dict(orders=(1,), selector="fixed"),
+    "fixed-taylor-2": dict(orders=(2,), selector="fixed"),
+    "fixed-taylorseer-2": dict(predictor="taylorseer", orders=(2,), selector="fixed"),
+}
+
+
+def schedules() -> dict[str, dict]:
+    fixed = {f"interval={n}": dict(interval=n) for n in INTERVALS}
+    refresh = {
+        f"refresh={t},max_gap={g}": dict(schedule="probe-refresh", schedule_options={"threshold": t, "min_gap": 2, "max_gap": g})
+        for t, g in REFRESH
+    }
+    return {**fixed, **refresh}
+
+
+def selections() -> dict[str, dict]:
+    combined = {f"{f}/{s}": {**fc, **sc} for f, fc in FAMILIES.items() for s, sc in SELECTIONS.items()}
+    return {**combined, **FIXED}
+
+
+@attrs.frozen
+class Trial:
+    """One evaluated configuration."""
+
+    stage: str
+    label: str
+    config: dict
+    speedup: float  # block-evaluation speedup
+    seconds: float
+    psnr: float
+    ssim: float
+
+    def meets(self, target_speedup: float | None, target_psnr: float | None) -> bool:
+        return (target_speedup is None or self.speedup >= target_speedup) and (target_psnr is None or self.psnr >= target_psnr)
+
+
+class Journal:
+    """Trials so far, one JSON line each; a rerun with the same journal skips what is done."""
+
+    def __init__(self, path: Path, samples_key: str) -> None:
+        self.path, self.samples_key = path, samples_key
+        self.trials: dict[str, Trial] = {}
+        if path.exists():
+            for line in path.read_text().splitlines():
+                entry = json.loads(line)
+                if entry.pop("samples") == samples_key:
+                    trial = Trial(**entry)
+                    self.trials[self.key(trial.config)] = trial
+
+    @staticmethod
+    def key(config: dict) -> str:
+        return json.dumps(config, sort_keys=True)
+
+    def add(self, trial: Trial) -> None:
+        self.trials[self.key(trial.config)] = trial
+        with self.path.open("a") as handle:
+            handle.write(json.dumps({**attrs.asdict(trial), "samples": self.samples_key}) + "\n")
+
+
+class Tuner:
+    def __init__(self, settings: BenchSettings, journal: Path, target_speedup: float | None, target_psnr: float | None) -> None:
+        if (target_speedup is None) == (target_psnr is None):
+            raise tap.ConfigError("give exactly one target: --target-speedup or --target-psnr")
+        self.bench = Bench(settings, progress=False)
+        self.target_speedup, self.target_psnr = target_speedup, target_psnr
+        samples_key = json.dumps([settings.model, settings.steps, list(settings.prompts), list(settings.seeds), settings.dtype])
+        self.journal = Journal(journal, samples_key)
+        self.references = None
+        self.full_calls = None
+
+    def evaluate(self, stage: str, label: str, config: TAPConfig, bar) -> Trial:
+        data = config.to_dict()
+        found = self.journal.trials.get(Journal.key(data))
+        if found is None:
+            if self.references is None:
+                self.references, _, self.full_calls, _ = self.bench.measure(FULL)
+            images, seconds, calls, _ = self.bench.measure(Method("tune", label, "tap", lambda pipe: tap.accelerate(pipe, config)))
+            psnr, ssim = quality(self.references, images)
+            found = Trial(stage, label, data, self.full_calls / max(calls, 1), seconds, psnr, ssim)
+            self.journal.add(found)
+        bar.update(1)
+        bar.set_postfix_str(f"{label}: {found.speedup:.2f}x {found.psnr:.1f} dB")
+        return found
+
+    def score(self, trial: Trial) -> tuple:
+        """Higher is better: meeting the target first, then PSNR (speed target) or speed (PSNR target)."""
+        meets = trial.meets(self.target_speedup, self.target_psnr)
+        return (meets, trial.psnr, trial.speedup) if self.target_speedup is not None else (meets, trial.speedup, trial.psnr)
+
+    def run(self, stage_one: dict[str, dict] | None = None, stage_two: dict[str, dict] | None = None, keep: int = 2) -> Trial:
+        """Evaluate every schedule, then every selection on the ``keep`` best schedules; return the best trial."""
+        stage_one = schedules() if stage_one is None else stage_one
+        stage_two = selections() if stage_two is None else stage_two
+        with tqdm(total=len(stage_one) + keep * len(stage_two), desc="tap tune") as bar:
+            first = [self.evaluate("schedule", label, TAPConfig(**options), bar) for label, options in stage_one.items()]
+            best_schedules = sorted(first, key=self.score, reverse=True)[:keep]
+            second = [
+                self.evaluate("selection", f"{schedule.label} {label}", TAPConfig(**{**schedule_options(schedule.config), **options}), bar)
+                for schedule in best_schedules
+                for label, options in stage_two.items()
+            ]
+        return max(first + second, key=self.score)
+
+
+def schedule_options(config: dict) -> dict:
+    """The schedule fields of a stage-one configuration."""
+    return {key: config[key] for key in ("interval", "schedule", "schedule_options")}
+
+
+def tune_command(args) -> int:
+    overrides = {k: v for k, v in dict(model=args.model, steps=args.steps, device=args.device, dtype=args.dtype).items() if v is not None}
+    settings = BenchSettings(prompts=tuple(args.prompts), seeds=tuple(args.seeds), repeats=1, peers=False, **overrides)
+    out = Path(args.out)
+    journal = Path(args.journal) if args.journal else out.with_suffix(".journal.jsonl")
+    tuner = Tuner(settings, journal, args.target_speedup, args.target_psnr)
+    best = tuner.run()
+    TAPConfig.from_dict(best.config).save(out)
+    met = best.meets(args.target_speedup, args.target_psnr)
+    print(f"{'best' if met else 'closest (target not met)'}: {best.label}: {best.speedup:.2f}x block-evaluation speedup, "
+          f"PSNR {best.psnr:.2f} dB, SSIM {best.ssim:.4f}, {best.seconds:.2f} s for {len(settings.prompts) * len(settings.seeds)} sample(s)")
+    print(f"saved preset {out}: tap.enable(pipe, preset={str(out)!r}) or tap generate --preset {out}")
+    return 0 if met else 1
+
+
+def add_tune_command(commands) -> None:
+    parser = commands.add_parser("tune", help="search tap's configuration for a speed or quality target on your model")
+    target = parser.add_mutually_exclusive_group(required=True)
+    target.add_argument("--target-speedup", type=float, help="best PSNR at or above this block-evaluation speedup")
+    target.add_argument("--target-psnr", type=float, help="fastest setting at or above this PSNR (dB)")
+    parser.add_argument("--model", default=None, help="'demo' (default), a Hugging Face id or a local pipeline folder")
+    parser.add_argument("--prompts", nargs="+", default=["A", "g"])
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0])
+    parser.add_argument("--steps", type=int, default=None)
+    parser.add_argument("--device", default=None)
+    parser.add_argument("--dtype", default=None, choices=["float32", "bfloat16", "float16"])
+    parser.add_argument("--out", default="tap-tuned.json", help="preset file to write")
+    parser.add_argument("--journal", default=None, help="resume file (default: OUT with .journal.jsonl)")
+    parser.set_defaults(run=tune_command)
