@@ -20,7 +20,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 from tqdm import tqdm
 
-from tap.api import find_transformer, resolve_adapter
+from tap.api import TAPHandle, find_transformer, resolve_adapter
 from tap.generate import load_pipeline, synchronize
 from tap.metrics import psnr, ssim
 from tap.peers import (
@@ -85,7 +85,18 @@ class Record:
     psnr: float | None = None
     ssim: float | None = None
     cache_bytes: int | None = None
+    full_steps: float | None = None  # tap only: mean full steps per generation
     error: str | None = None
+
+
+@attrs.frozen
+class Measurement:
+    """One method over every sample: images by (prompt, seed), generation seconds, blocks evaluated."""
+
+    images: dict
+    seconds: float
+    block_calls: int
+    full_steps: float | None
 
 
 class BlockCounter:
@@ -179,28 +190,52 @@ class Bench:
                 self.notes.append("cache-dit: skipped (not installed; pip install 'tap-diffusion[peers]').")
         return methods
 
-    def measure(self, method: Method):
-        """Generate every sample under ``method``: images, seconds, block evaluations, cache bytes."""
+    def measure(self, method: Method) -> Measurement:
+        """Generate every sample under ``method``; only the generations themselves are timed."""
         counter = BlockCounter(self.blocks)
-        images, cache_bytes = {}, 0
+        images, seconds, full_steps = {}, 0.0, []
         try:
             with method.apply(self.pipe) as handle:
-                synchronize(self.settings.device)
-                start = time.perf_counter()
                 for prompt, seed in self.samples:
+                    synchronize(self.settings.device)
+                    start = time.perf_counter()
                     images[(prompt, seed)] = self.generate(prompt, seed)
-                    cache_bytes = max(cache_bytes, handle.stats().cache_bytes if handle is not None and hasattr(handle, "stats") else hook_state_bytes(self.transformer))
-                synchronize(self.settings.device)
-                seconds = time.perf_counter() - start
+                    synchronize(self.settings.device)
+                    seconds += time.perf_counter() - start
+                    if isinstance(handle, TAPHandle):
+                        full_steps.append(handle.stats().full_steps)
         finally:
             counter.remove()
-        return images, seconds, counter.calls, cache_bytes
+        return Measurement(images, seconds, counter.calls, statistics.mean(full_steps) if full_steps else None)
 
-    def _flops(self, method: Method) -> float:
+    def profile(self, method: Method) -> tuple[float, int | None]:
+        """FLOPs of one generation, and the peak memory its cache holds (untimed pass).
+
+        Memory: on CUDA the allocator's peak above full compute's; on the CPU the bytes of tensors
+        held in diffusers hook states after each step (tap's cache included), None for methods
+        that keep their state elsewhere (cache-dit).
+        """
         prompt, seed = self.samples[0]
+        peak = 0
+
+        def track(*_):
+            nonlocal peak
+            peak = max(peak, hook_state_bytes(self.transformer))
+
+        cuda = self.settings.device.startswith("cuda")
+        if cuda:
+            torch.cuda.reset_peak_memory_stats()
         with method.apply(self.pipe), FlopCounterMode(display=False) as flops:
-            self.generate(prompt, seed)
-        return float(flops.get_total_flops())
+            handle = self.transformer.register_forward_hook(track)
+            try:
+                self.generate(prompt, seed)
+            finally:
+                handle.remove()
+        if cuda:
+            peak = torch.cuda.max_memory_allocated()
+        elif method.family == "cache-dit":
+            peak = None
+        return float(flops.get_total_flops()), peak
 
     def run(self, methods: list[Method] | None = None, on_record: Callable[[Record], None] | None = None) -> list[Record]:
         """Measure ``methods`` (default: every tap preset and peer in the settings) against full compute."""
@@ -209,7 +244,8 @@ class Bench:
         methods = [FULL, *(self.methods() if methods is None else methods)]
         records = {m: Record(m.name, m.setting, m.family) for m in methods}
         times: dict[Method, list[float]] = {m: [] for m in methods}
-        references, evaluations, full_flops = {}, {}, self._flops(FULL)
+        references, evaluations = {}, {}
+        full_flops, full_peak = self.profile(FULL)
         bar = tqdm(total=s.repeats * len(methods), desc="tap bench", disable=not self.progress)
         for round_index in range(s.repeats):
             shift = round_index % len(methods)
@@ -218,17 +254,17 @@ class Bench:
                 record = records[method]
                 if record.error is None:
                     try:
-                        images, seconds, calls, cache_bytes = self.measure(method)
+                        measured = self.measure(method)
                     except Exception as error:
                         record.error = f"{type(error).__name__}: {error}"
                     else:
-                        times[method].append(seconds)
+                        times[method].append(measured.seconds)
                         if round_index == 0:
-                            evaluations[method], record.cache_bytes = calls, cache_bytes
+                            evaluations[method], record.full_steps = measured.block_calls, measured.full_steps
                             if method is FULL:
-                                references = images
+                                references = measured.images
                             else:
-                                record.psnr, record.ssim = quality(references, images)
+                                record.psnr, record.ssim = quality(references, measured.images)
                 bar.update(1)
         bar.close()
         full_time = statistics.median(times[FULL])
@@ -239,9 +275,13 @@ class Bench:
             record.speedup = full_time / record.seconds
             record.compute_ratio = evaluations[method] / evaluations[FULL]
             try:
-                record.flops_ratio = self._flops(method) / full_flops
+                flops, peak = self.profile(method)
             except Exception as error:
-                record.error = f"flop count: {type(error).__name__}: {error}"
+                record.error = f"profile: {type(error).__name__}: {error}"
+                continue
+            record.flops_ratio = flops / full_flops
+            cuda = self.settings.device.startswith("cuda")
+            record.cache_bytes = None if peak is None else max(peak - full_peak, 0) if cuda else peak
             if on_record:
                 on_record(record)
         return list(records.values())

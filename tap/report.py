@@ -20,16 +20,16 @@ def _fmt(value, spec: str) -> str:
 def markdown_table(records) -> str:
     """One row per method and setting, fastest first within a method."""
     lines = [
-        "| method | setting | speedup | block evals | FLOPs | PSNR (dB) | SSIM | cache (MiB) |",
-        "|---|---|---:|---:|---:|---:|---:|---:|",
+        "| method | setting | full steps | speedup | block evals | FLOPs | PSNR (dB) | SSIM | cache (MiB) |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in records:
         if r.error:
-            lines.append(f"| {r.method} | {r.setting} | error: {r.error} | | | | | |")
+            lines.append(f"| {r.method} | {r.setting} | | error: {r.error} | | | | | |")
             continue
         mib = None if r.cache_bytes is None else r.cache_bytes / 2**20
         lines.append(
-            f"| {r.method} | {r.setting} | {_fmt(r.speedup, '.2f')}x | {_fmt(r.compute_ratio, '.3f')} | "
+            f"| {r.method} | {r.setting} | {_fmt(r.full_steps, '.1f')} | {_fmt(r.speedup, '.2f')}x | {_fmt(r.compute_ratio, '.3f')} | "
             f"{_fmt(r.flops_ratio, '.3f')} | {_fmt(r.psnr, '.2f')} | {_fmt(r.ssim, '.4f')} | {_fmt(mib, '.2f')} |"
         )
     return "\n".join(lines) + "\n"

@@ -53,6 +53,32 @@ def test_bench_records_every_method_with_quality_and_counts():
     assert full.compute_ratio == 1.0 and full.speedup == pytest.approx(1.0)
     fora = by_name[("tap-fora", "interval=4")]
     assert fora.compute_ratio == pytest.approx(2 / 8)  # steps 0 and 4 of 8 run the stack
-    assert fora.cache_bytes > 0 and fora.psnr is not None and 0 < fora.ssim <= 1
+    assert fora.cache_bytes > 0 and full.cache_bytes == 0 and fora.psnr is not None and 0 < fora.ssim <= 1
     assert {"diffusers-taylorseer", "diffusers-fbcache", "diffusers-magcache"} <= {r.method for r in records}
-    assert "| tap-default | interval=4 |" in markdown_table(records)
+    assert fora.full_steps == 2
+    assert "| tap-default | interval=4 | 2.0 |" in markdown_table(records)
+
+
+def test_tune_finds_a_config_saves_a_preset_and_resumes(tmp_path):
+    from tap.tune import Tuner
+
+    settings = BenchSettings(prompts=("A",), seeds=(0,), steps=8, repeats=1, peers=False)
+    journal = tmp_path / "journal.jsonl"
+    stage_one = {"interval=2": dict(interval=2), "interval=4": dict(interval=4)}
+    stage_two = {"fixed-reuse": dict(predictor="reuse", orders=(0,), selector="fixed"), "token-l2": dict(orders=(1, 2), distance="l2")}
+    best = Tuner(settings, journal, target_speedup=3.0, target_psnr=None).run(stage_one, stage_two, keep=1)
+    assert best.speedup >= 3.0  # interval 4 of 8 steps: blocks run at steps 0 and 4 only
+    lines = journal.read_text().splitlines()
+    assert len(lines) == 4  # two schedules, then two selections on the best one
+    again = Tuner(settings, journal, target_speedup=3.0, target_psnr=None)
+    assert again.run(stage_one, stage_two, keep=1) == best
+    assert len(journal.read_text().splitlines()) == 4 and again.references is None  # resumed: nothing regenerated
+
+
+def test_tune_command_writes_a_preset_that_generate_loads(tmp_path):
+    preset = tmp_path / "tuned.json"
+    result = run_tap("tune", "--target-psnr", "1", "--prompts", "A", "--steps", "6", "--out", str(preset), timeout=600)
+    assert result.returncode == 0, result.stderr
+    assert preset.exists() and "saved preset" in result.stdout
+    generated = run_tap("generate", "--steps", "6", "--preset", str(preset), "--no-compare", "--out", str(tmp_path / "x.png"))
+    assert generated.returncode == 0, generated.stderr
