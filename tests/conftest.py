@@ -35,32 +35,40 @@ def flux_inputs(batch: int = 1, tokens: int = 16, text: int = 3, seed: int = 0):
 
 
 @torch.no_grad()
-def sample_flux(transformer, steps: int = 12, batch: int = 1, seed: int = 0, context: str | None = None, counter=None):
-    """Euler flow-matching sampling; returns the final latents and every step's model output.
-
-    With a :class:`BlockCounter`, ``counter.per_step`` receives the block evaluations of each step.
-    """
-    inputs = flux_inputs(batch=batch, seed=seed)
+def sample_loop(model, latents, make_call, steps: int, context: str | None = None, counter=None):
+    """Euler flow-matching sampling with ``model(**make_call(latents, t))``; returns the final latents
+    and every step's model output. With a :class:`BlockCounter`, ``counter.per_step`` receives the
+    block evaluations of each step."""
     scheduler = FlowMatchEulerDiscreteScheduler()
     scheduler.set_timesteps(steps)
-    latents, outputs = inputs["latents"], []
+    outputs = []
     for t in scheduler.timesteps:
         before = counter.calls if counter else 0
-        call = dict(
-            hidden_states=latents, encoder_hidden_states=inputs["encoder_hidden_states"],
-            pooled_projections=inputs["pooled_projections"], timestep=(t / 1000).expand(batch),
-            img_ids=inputs["img_ids"], txt_ids=inputs["txt_ids"], return_dict=False,
-        )
+        kwargs = {**make_call(latents, t), "return_dict": False}
         if context is None:
-            output = transformer(**call)[0]
+            output = model(**kwargs)[0]
         else:
-            with transformer.cache_context(context):
-                output = transformer(**call)[0]
+            with model.cache_context(context):
+                output = model(**kwargs)[0]
         outputs.append(output)
         if counter:
             counter.per_step.append(counter.calls - before)
         latents = scheduler.step(output, t, latents, return_dict=False)[0]
     return latents, outputs
+
+
+def sample_flux(transformer, steps: int = 12, batch: int = 1, seed: int = 0, context: str | None = None, counter=None):
+    """:func:`sample_loop` on a FLUX transformer with :func:`flux_inputs`."""
+    inputs = flux_inputs(batch=batch, seed=seed)
+
+    def make_call(latents, t):
+        return dict(
+            hidden_states=latents, encoder_hidden_states=inputs["encoder_hidden_states"],
+            pooled_projections=inputs["pooled_projections"], timestep=(t / 1000).expand(batch),
+            img_ids=inputs["img_ids"], txt_ids=inputs["txt_ids"],
+        )
+
+    return sample_loop(transformer, inputs["latents"], make_call, steps, context, counter)
 
 
 class BlockCounter:

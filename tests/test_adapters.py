@@ -18,7 +18,6 @@ import attrs
 import pytest
 import torch
 from diffusers import (
-    FlowMatchEulerDiscreteScheduler,
     Flux2Transformer2DModel,
     FluxTransformer2DModel,
     HunyuanVideoTransformer3DModel,
@@ -28,6 +27,7 @@ from diffusers import (
 )
 
 import tap
+from conftest import sample_loop
 from tap_plugins.adapters.generic import make_adapter
 
 TEXT, FRAMES, SIDE = 3, 3, 4  # text tokens; video latents are FRAMES x SIDE x SIDE
@@ -199,26 +199,10 @@ class Counter:
             handle.remove()
 
 
-@torch.no_grad()
 def sample(case: Case, model, steps=8, batch=1, seed=0, context=None, counter=None):
-    """Euler flow-matching sampling; returns the final latents and every step's model output."""
+    """:func:`conftest.sample_loop` with the case's inputs."""
     inputs = case.inputs(batch, torch.Generator().manual_seed(seed))
-    scheduler = FlowMatchEulerDiscreteScheduler()
-    scheduler.set_timesteps(steps)
-    latents, outputs = inputs["latents"], []
-    for t in scheduler.timesteps:
-        before = counter.calls if counter else 0
-        kwargs = {**case.call(inputs, latents, t), "return_dict": False}
-        if context is None:
-            output = model(**kwargs)[0]
-        else:
-            with model.cache_context(context):
-                output = model(**kwargs)[0]
-        outputs.append(output)
-        if counter:
-            counter.per_step.append(counter.calls - before)
-        latents = scheduler.step(output, t, latents, return_dict=False)[0]
-    return latents, outputs
+    return sample_loop(model, inputs["latents"], lambda latents, t: case.call(inputs, latents, t), steps, context, counter)
 
 
 @pytest.fixture(params=list(CASES))
