@@ -4,8 +4,6 @@ Each also has a Gram form (see :class:`tap.GramStats`) so linear candidates are 
 inner products alone.
 """
 
-import torch
-
 from tap import Distance, hookimpl
 
 EPS = 1e-12
@@ -59,7 +57,7 @@ class ChangeCosine(Distance):
         shifted = weights.clone()
         shifted[:, -1] -= 1.0
         gram_last = stats.gram[:, -1]  # <h_j, h_last> [H, B, N]
-        dot = stats.dot(shifted) - torch.einsum("ch,hbn->cbn", shifted, gram_last)
+        dot = stats.dot(shifted) - stats.combine(shifted, gram_last)
         probed_sq = stats.sq - 2.0 * stats.cross[-1] + stats.gram[-1, -1]
         return _cosine_distance(dot, stats.norm_sq(shifted), probed_sq.clamp_min(0.0))
 
