@@ -69,7 +69,7 @@ class TAPStats:
     """What tap did in the last generation (summed over cache contexts such as cond/uncond).
 
     ``blocks_avoided``: share of transformer-block evaluations skipped; ``candidate_share``:
-    share of predicted tokens that used each candidate; ``cache_bytes``: memory held by the cache.
+    share of predicted tokens that used each candidate; ``cache_bytes``: the most memory the cache held.
     """
 
     steps: int
@@ -120,7 +120,7 @@ class TAPHandle:
             blocks_run=total_of("blocks_run"),
             blocks_skipped=total_of("blocks_skipped"),
             candidate_share=share,
-            cache_bytes=sum(s.cache_bytes for s in states.values()),
+            cache_bytes=total_of("cache_bytes"),
             contexts=tuple(states),
         )
 

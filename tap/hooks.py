@@ -34,7 +34,8 @@ class TransformerHook(ModelHook):
             raise
 
     def reset_state(self, module):
-        self.runtime.reset()
+        """diffusers calls this when a pipeline call ends: drop the caches, keep the statistics."""
+        self.runtime.release()
         return module
 
 

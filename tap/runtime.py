@@ -22,7 +22,7 @@ from tap.plugins import registry
 from tap.probe import BlockCall, ProbeResult
 from tap.registry import instantiate
 from tap.schedule import StepView
-from tap.state import ContextStates, GenerationState
+from tap.state import ContextStates, Counters, GenerationState
 
 ACTIVE_SET_CACHE_LIMIT = 4096
 
@@ -97,6 +97,8 @@ class Runtime:
         restarted = state.timestep is not None and timestep is not None and timestep > state.timestep
         if state.step >= 0 and (restarted or shape != state.shape):
             state.reset()
+        elif state.step < 0:
+            state.counters = Counters()  # a released generation's counters give way to the new one
         state.step += 1
         state.timestep, state.shape = timestep, shape
         state.skipping = False
@@ -108,8 +110,12 @@ class Runtime:
         self.states.get_state().reset()
 
     def reset(self) -> None:
-        """Forget every context's generation."""
+        """Forget every context's generation, statistics included."""
         self.states.clear()
+
+    def release(self) -> None:
+        """End every context's generation (drop caches) but keep its statistics."""
+        self.states.release()
 
     # -- per block ---------------------------------------------------------------------------------
     def enter(self, call: BlockCall) -> Any:

@@ -19,6 +19,7 @@ class Counters:
     blocks_run: int = 0
     blocks_skipped: int = 0
     candidate_tokens: torch.Tensor | None = None  # [len(family)] tokens that used each candidate
+    cache_bytes: int = 0  # the most the cache held
 
 
 class GenerationState(BaseState):
@@ -28,6 +29,16 @@ class GenerationState(BaseState):
         self.reset()
 
     def reset(self, *args, **kwargs) -> None:
+        """Forget everything, counters included."""
+        self.counters = Counters()
+        self.release()
+
+    def release(self) -> None:
+        """Drop the cache and end the generation, keeping its counters for :func:`tap.stats`.
+
+        diffusers pipelines reset stateful hooks when a call ends; this is what that reset does,
+        so the statistics of the generation that just finished stay readable.
+        """
         self.step = -1
         self.timestep: float | None = None
         self.shape: tuple = ()
@@ -37,13 +48,13 @@ class GenerationState(BaseState):
         self.gram: torch.Tensor | None = None  # [H, H, B, N] <h_j, h_l>
         self.pending: tuple[torch.Tensor, torch.Tensor | None] | None = None  # (x, h) of a full step in flight
         self.skipping = False
-        self.counters = Counters()
 
     def push(self, step: int, h: torch.Tensor | None, r: torch.Tensor, keep: int) -> None:
         """Cache one full step, keeping the last ``keep``."""
         self.cached_steps = (*self.cached_steps, step)[-keep:]
         self.r = _append(self.r, r, keep)
         self.h = _append(self.h, h, keep) if h is not None else None
+        self.counters.cache_bytes = max(self.counters.cache_bytes, self.cache_bytes)
 
     @property
     def cache_bytes(self) -> int:
@@ -76,3 +87,7 @@ class ContextStates(StateManager):
 
     def clear(self) -> None:
         self._state_cache.clear()
+
+    def release(self) -> None:
+        for state in self._state_cache.values():
+            state.release()

@@ -1,6 +1,7 @@
 """`tap generate` and `tap bench` end to end on the bundled demo model (few steps, to stay fast)."""
 
 import json
+import os
 import subprocess
 import sys
 
@@ -12,8 +13,9 @@ from tap.bench import Bench, BenchSettings
 from tap.report import markdown_table
 
 
-def run_tap(*args, timeout=300):
-    return subprocess.run([sys.executable, "-m", "tap", *args], capture_output=True, text=True, timeout=timeout)
+def run_tap(*args, timeout=300, env=None):
+    environment = {**os.environ, **(env or {})}
+    return subprocess.run([sys.executable, "-m", "tap", *args], capture_output=True, text=True, timeout=timeout, env=environment)
 
 
 def test_generate_json_summary_and_comparison_image(tmp_path):
@@ -42,6 +44,14 @@ def test_generate_refuses_bad_input_with_a_clear_message(tmp_path):
     assert result.returncode == 2 and "interval must be an int >= 1, got 0" in result.stderr
     missing = run_tap("generate", "--model", str(tmp_path / "no-such-model"), "--steps", "2")
     assert missing.returncode == 2 and "could not load pipeline" in missing.stderr
+
+
+@pytest.mark.parametrize("command", ["generate", "bench"])
+def test_hub_models_load_through_diffusers_and_say_clearly_when_weights_are_absent(command):
+    # The real loading path (DiffusionPipeline.from_pretrained) runs until the weights would be fetched.
+    result = run_tap(command, "--model", "Qwen/Qwen-Image", "--steps", "2", env={"HF_HUB_OFFLINE": "1"})
+    assert result.returncode == 2
+    assert "could not load pipeline 'Qwen/Qwen-Image'" in result.stderr and "not fully cached locally" in result.stderr
 
 
 def test_bench_records_every_method_with_quality_and_counts():

@@ -171,3 +171,16 @@ def test_probe_refresh_schedule_places_full_steps_by_probe_error(flux):
     with tap.accelerate(flux, schedule="probe-refresh", selector="fixed", schedule_options={"threshold": 0.2}):
         latents, _ = sample_flux(flux, steps=16)  # probes although the fixed selector would not
     assert torch.isfinite(latents).all() and not torch.equal(latents, reference)
+
+
+def test_statistics_survive_the_pipeline_end_reset_and_caches_are_freed(flux):
+    from diffusers.hooks import HookRegistry
+
+    handle = tap.enable(flux, interval=3)
+    reference, _ = sample_flux(flux)
+    HookRegistry.check_if_exists_or_initialize(flux).reset_stateful_hooks()  # what a pipeline does when it ends
+    stats = tap.stats(flux)
+    assert (stats.steps, stats.full_steps) == (12, 4) and stats.cache_bytes > 0
+    assert all(state.r is None for state in handle.runtime.states.states().values())
+    again, _ = sample_flux(flux)
+    assert torch.equal(again, reference) and tap.stats(flux).steps == 12

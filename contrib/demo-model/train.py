@@ -210,7 +210,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--heads", type=int, default=4)
     parser.add_argument("--double-layers", type=int, default=2)
     parser.add_argument("--single-layers", type=int, default=6)
-    parser.add_argument("--shift", type=float, default=2.0, help="sampling shift stored in the scheduler config")
+    parser.add_argument("--shift", type=float, default=3.0, help="sampling shift stored in the scheduler config")
     parser.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=True, help="bf16 autocast")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)

@@ -11,7 +11,7 @@ DEMO_MODEL_PATH = Path(__file__).resolve().parent / "weights"
 
 def load_demo_pipeline(device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32) -> GlyphPipeline:
     """Load the shipped demo pipeline (weights are stored in float32) onto `device` in `dtype`."""
-    pipe = GlyphPipeline.from_pretrained(DEMO_MODEL_PATH, torch_dtype=dtype, low_cpu_mem_usage=False)
+    pipe = GlyphPipeline.from_pretrained(str(DEMO_MODEL_PATH), dtype=dtype, low_cpu_mem_usage=False)
     return pipe.to(device)
 
 

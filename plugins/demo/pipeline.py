@@ -162,15 +162,16 @@ class GlyphPipeline(DiffusionPipeline):
             for t in timesteps:
                 model_input = torch.cat([latents, latents]) if do_cfg else latents
                 timestep = t.expand(model_input.shape[0]).to(dtype)
-                velocity = self.transformer(
-                    hidden_states=model_input,
-                    encoder_hidden_states=encoder_hidden_states,
-                    pooled_projections=pooled_projections,
-                    timestep=timestep / 1000,
-                    img_ids=img_ids,
-                    txt_ids=txt_ids,
-                    return_dict=False,
-                )[0]
+                with self.transformer.cache_context("cond"):  # batched CFG is one context, as in FluxPipeline
+                    velocity = self.transformer(
+                        hidden_states=model_input,
+                        encoder_hidden_states=encoder_hidden_states,
+                        pooled_projections=pooled_projections,
+                        timestep=timestep / 1000,
+                        img_ids=img_ids,
+                        txt_ids=txt_ids,
+                        return_dict=False,
+                    )[0]
                 if do_cfg:
                     uncond, cond = velocity.chunk(2)
                     velocity = uncond + guidance_scale * (cond - uncond)
