@@ -84,7 +84,7 @@ class TAPConfig:
     schedule_options: Mapping[str, Any] = attrs.field(factory=dict, converter=_frozen_dict)
     predictor: str = attrs.field(default="taylor", validator=_registered("predictor"))
     predictor_options: Mapping[str, Any] = attrs.field(factory=dict, converter=_frozen_dict)
-    orders: tuple[int, ...] = attrs.field(default=(1, 2), converter=tuple, validator=_orders)
+    orders: tuple[int, ...] = attrs.field(default=(1,), converter=tuple, validator=_orders)
     horizons: tuple[int, ...] = attrs.field(default=(0,), converter=tuple, validator=_horizons)
     candidates: tuple[Candidate, ...] = attrs.field(default=(), converter=tuple, validator=_candidates)
     probe: str = attrs.field(default="modulated-input", validator=_registered("probe"))
@@ -178,10 +178,13 @@ class TAPConfig:
 PRESETS: dict[str, dict[str, Any]] = {
     # The paper as published: orders {0,1,2} x horizons k-4..k, cosine on the modulated input, per token.
     "paper": dict(orders=(0, 1, 2), horizons=(-4, -3, -2, -1, 0), distance="cosine", probe="modulated-input", selector="token"),
-    # tap's default, chosen by measurement (docs/research.md).
+    # tap's default, chosen by measurement (docs/research.md): the order-1 Taylor forecast of the
+    # whole stack's residual; with one candidate there is nothing to select and no probe runs.
     "default": {},
+    # Per-token selection between orders 1 and 2: tap's best per-token rule on the demo model.
+    "token": dict(orders=(1, 2), distance="cosine", selector="token"),
     # One candidate for the whole sample, chosen per step from the same family.
-    "global": dict(selector="global"),
+    "global": dict(orders=(1, 2), selector="global"),
     # FORA-style: reuse the last full step's residual everywhere.
     "fora": dict(predictor="reuse", orders=(0,), selector="fixed"),
     # TaylorSeer-style: the finite-difference order-2 forecast everywhere.

@@ -17,7 +17,7 @@ import torch
 import tap
 from tap.config import TAPConfig
 
-TAP_PRESETS = {"tap-default": "default", "tap-paper": "paper", "tap-global": "global", "tap-fora": "fora", "tap-taylorseer": "taylorseer"}
+TAP_PRESETS = {"tap-default": "default", "tap-token": "token", "tap-paper": "paper", "tap-global": "global", "tap-fora": "fora", "tap-taylorseer": "taylorseer"}
 
 
 @attrs.frozen

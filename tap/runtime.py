@@ -39,7 +39,7 @@ class DeviceActiveSet:
 class StepEvaluation:
     """One step's probe, proxy losses and per-token choice, each computed once and only when asked.
 
-    A probe-driven schedule reads :meth:`probe_error` before deciding; a fixed selector never
+    A probe-driven schedule reads :meth:`probe_error` or :meth:`probe_change` before deciding; a fixed selector never
     probes at all.
     """
 
@@ -55,9 +55,17 @@ class StepEvaluation:
     @functools.cached_property
     def choice(self) -> torch.Tensor:
         runtime = self.runtime
-        losses = runtime._losses(self.state, self.device_set, self.h) if runtime.selector.needs_losses else None
         x = runtime.adapter.stack_input(self.call.args, self.call.kwargs)
+        if not runtime.selects:  # one candidate: nothing to choose, nothing to probe
+            return torch.zeros(x.shape[:2], dtype=torch.long, device=x.device)
+        losses = runtime._losses(self.state, self.device_set, self.h) if runtime.selector.needs_losses else None
         return runtime.selector.select(losses, self.device_set.active.labels, tuple(x.shape[:2])).to(x.device)
+
+    def probe_change(self) -> float:
+        """Mean over tokens of ||h - h_last|| / ||h_last||: how far the probe moved since the last full step."""
+        last = self.state.h[-1]
+        change = (self.h - last).norm(dim=-1) / last.norm(dim=-1).clamp_min(1e-12)
+        return float(change.mean())
 
     def probe_error(self) -> float:
         """Mean over tokens of ||h_hat - h|| / ||h|| for each token's chosen candidate: how well the cache predicts now."""
@@ -127,8 +135,7 @@ class Runtime:
         if not device_set.active.indices:
             return self._full(state, call, None)
         evaluation = StepEvaluation(self, state, call, device_set)
-        probe_error = evaluation.probe_error if self.schedule.uses_probe else None
-        view = StepView(state.step, self.num_steps(), state.cached_steps[-1], len(state.cached_steps), probe_error)
+        view = StepView(state.step, self.num_steps(), state.cached_steps[-1], len(state.cached_steps), evaluation if self.schedule.uses_probe else None)
         if self.schedule.is_full(view):
             return self._full(state, call, evaluation)
         return self._predicted(state, call, evaluation)
@@ -152,9 +159,14 @@ class Runtime:
             state.gram = GramStats.gram_of(state.h)
 
     @property
+    def selects(self) -> bool:
+        """Whether there is a choice to make: more than one candidate in the family."""
+        return len(self.family) > 1
+
+    @property
     def needs_probe(self) -> bool:
         """Whether steps are probed at all: for the selector's losses or for a probe-driven schedule."""
-        return self.selector.needs_losses or self.schedule.uses_probe
+        return (self.selects and self.selector.needs_losses) or self.schedule.uses_probe
 
     # -- the two kinds of step ---------------------------------------------------------------------
     def _full(self, state: GenerationState, call: BlockCall, evaluation: StepEvaluation | None) -> Any:

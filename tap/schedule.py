@@ -3,9 +3,17 @@
 from __future__ import annotations
 
 import abc
-from typing import Callable, ClassVar
+from typing import ClassVar, Protocol
 
 import attrs
+
+
+class ProbeSignals(Protocol):
+    """What a probed step can tell a schedule; computed on first use (the step is probed then)."""
+
+    def probe_error(self) -> float: ...
+
+    def probe_change(self) -> float: ...
 
 
 @attrs.frozen
@@ -15,23 +23,27 @@ class StepView:
     ``step``: index of this call in the generation (0-based); ``num_steps``: the sampler's step
     count when tap can read it from the pipeline's scheduler, else None; ``last_full``: index of
     the last full step (None before the first); ``cached``: how many full steps are cached;
-    ``probe_error``: set for schedules with ``uses_probe`` (see :meth:`measured_error`).
+    ``probe``: set for schedules with ``uses_probe`` (see :meth:`measured_error`, :meth:`measured_change`).
     """
 
     step: int
     num_steps: int | None
     last_full: int | None
     cached: int
-    probe_error: Callable[[], float] | None = None
+    probe: ProbeSignals | None = None
+
+    def _signals(self) -> ProbeSignals:
+        if self.probe is None:
+            raise RuntimeError("this step has no probe signals: the schedule must set uses_probe = True")
+        return self.probe
 
     def measured_error(self) -> float:
-        """Mean relative error of the probe's prediction at this step (probes the step on first call).
+        """Mean over tokens of ||h_hat - h|| / ||h||: how well the chosen candidates predict this step's probe."""
+        return self._signals().probe_error()
 
-        Only schedules that set ``uses_probe`` may call it; the runtime then keeps probe features.
-        """
-        if self.probe_error is None:
-            raise RuntimeError("this step has no probe error: the schedule must set uses_probe = True")
-        return self.probe_error()
+    def measured_change(self) -> float:
+        """Mean over tokens of ||h - h_last|| / ||h_last||: how far the probe moved since the last full step."""
+        return self._signals().probe_change()
 
     @property
     def since_full(self) -> int | None:

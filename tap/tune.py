@@ -105,18 +105,18 @@ class Tuner:
         self.target_speedup, self.target_psnr = target_speedup, target_psnr
         samples_key = json.dumps([settings.model, settings.steps, list(settings.prompts), list(settings.seeds), settings.dtype])
         self.journal = Journal(journal, samples_key)
-        self.references = None
-        self.full_calls = None
+        self.references = None  # the full-compute Measurement, made on first need
 
     def evaluate(self, stage: str, label: str, config: TAPConfig, bar) -> Trial:
         data = config.to_dict()
         found = self.journal.trials.get(Journal.key(data))
         if found is None:
             if self.references is None:
-                self.references, _, self.full_calls, _ = self.bench.measure(FULL)
-            images, seconds, calls, _ = self.bench.measure(Method("tune", label, "tap", lambda pipe: tap.accelerate(pipe, config)))
-            psnr, ssim = quality(self.references, images)
-            found = Trial(stage, label, data, self.full_calls / max(calls, 1), seconds, psnr, ssim)
+                self.references = self.bench.measure(FULL)
+            measured = self.bench.measure(Method("tune", label, "tap", lambda pipe: tap.accelerate(pipe, config)))
+            psnr, ssim = quality(self.references.images, measured.images)
+            speedup = self.references.block_calls / max(measured.block_calls, 1)
+            found = Trial(stage, label, data, speedup, measured.seconds, psnr, ssim)
             self.journal.add(found)
         bar.update(1)
         bar.set_postfix_str(f"{label}: {found.speedup:.2f}x {found.psnr:.1f} dB")

@@ -24,9 +24,13 @@ def test_every_step_full_is_bit_identical_for_each_probe(flux, probe):
     assert torch.equal(latents, reference)
 
 
-@pytest.mark.parametrize("probe, blocks_per_predicted_step", [("modulated-input", 0), ("first-block", 1)])
-def test_predicted_steps_run_no_block(flux, probe, blocks_per_predicted_step):
-    tap.enable(flux, interval=3, warmup=1, probe=probe)
+@pytest.mark.parametrize(
+    "probe, orders, blocks_per_predicted_step",
+    [("modulated-input", (1, 2), 0), ("first-block", (1, 2), 1), ("first-block", (1,), 0)],
+    ids=["modulated-input", "first-block", "one-candidate-never-probes"],
+)
+def test_predicted_steps_run_no_block(flux, probe, orders, blocks_per_predicted_step):
+    tap.enable(flux, interval=3, warmup=1, probe=probe, orders=orders)
     counter = BlockCounter(flux)
     sample_flux(flux, steps=12, counter=counter)
     counter.remove()
