@@ -56,11 +56,11 @@ class BenchSettings:
     dtype: str = "float32"
     repeats: int = 3
     intervals: tuple[int, ...] = (3, 4, 5, 6, 8, 10)
-    fbcache: tuple[float, ...] = (0.03, 0.06, 0.1, 0.2, 0.3)
-    magcache: tuple[float, ...] = (0.02, 0.06, 0.12, 0.24)
+    fbcache: tuple[float, ...] = (0.06, 0.1, 0.2, 0.3, 0.5)
+    magcache: tuple[float, ...] = (0.02, 0.06, 0.12, 0.24, 0.5)
     pab: tuple[int, ...] = (2, 4)
     fastercache: tuple[int, ...] = (2, 4)
-    cache_dit: tuple[float, ...] = (0.05, 0.1, 0.2, 0.4)
+    cache_dit: tuple[float, ...] = (0.05, 0.1, 0.2, 0.4, 0.8)
     peers: bool = True
 
     @classmethod
@@ -123,19 +123,35 @@ class BlockCounter:
 
 def hook_state_bytes(transformer: torch.nn.Module) -> int:
     """Bytes of tensors held in diffusers hook states under ``transformer`` (tap's included)."""
-    from diffusers.hooks.hooks import StateManager
+    from diffusers.hooks.hooks import BaseState, StateManager
 
     seen, total = set(), 0
     for module in transformer.modules():
         registry = getattr(module, "_diffusers_hook", None)
         for hook in (registry.hooks.values() if registry else ()):
-            for manager in (v for v in vars(hook).values() if isinstance(v, StateManager)):
-                for state in manager._state_cache.values():
-                    for value in vars(state).values():
-                        if isinstance(value, torch.Tensor) and id(value) not in seen:
-                            seen.add(id(value))
-                            total += value.numel() * value.element_size()
+            states = []
+            for value in vars(hook).values():
+                if isinstance(value, StateManager):
+                    states += value._state_cache.values()
+                elif isinstance(value, BaseState) or type(value).__name__.endswith("State"):
+                    states.append(value)  # PAB and FasterCache keep plain state objects
+            for tensor in (t for state in states for t in _tensors(vars(state))):
+                if id(tensor) not in seen:
+                    seen.add(id(tensor))
+                    total += tensor.numel() * tensor.element_size()
     return total
+
+
+def _tensors(value):
+    """Every tensor in ``value``, looking into lists, tuples and dicts (hook states nest them)."""
+    if isinstance(value, torch.Tensor):
+        yield value
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _tensors(item)
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            yield from _tensors(item)
 
 
 PSNR_CAP = 100.0  # identical images have infinite PSNR; averages use this cap instead
@@ -186,6 +202,8 @@ class Bench:
         if s.cache_dit:
             if cache_dit_available():
                 methods += cache_dit_methods(self.blocks, s.steps, list(s.cache_dit))
+                if not s.device.startswith("cuda"):
+                    self.notes.append("cache-dit's cache memory is not measured on the CPU (it keeps its state outside diffusers' hooks): shown as '-'.")
             else:
                 self.notes.append("cache-dit: skipped (not installed; pip install 'tap-diffusion[peers]').")
         return methods
@@ -297,6 +315,8 @@ def bench_command(args) -> int:
         overrides["prompts"] = tuple(args.prompts)
     if args.seeds:
         overrides["seeds"] = tuple(args.seeds)
+    if args.intervals:
+        overrides["intervals"] = tuple(args.intervals)
     if args.no_peers:
         overrides["peers"] = False
     settings = BenchSettings.quick(**overrides) if args.quick else BenchSettings(**overrides)
@@ -305,7 +325,7 @@ def bench_command(args) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     meta = {"settings": attrs.asdict(settings), "torch": torch.__version__, "threads": torch.get_num_threads(), "notes": bench.notes,
-            "command": "tap bench " + " ".join(args.argv)}
+            "command": "tap " + " ".join(args.argv)}
     write_json(records, Path(args.json) if args.json else out / "bench.json", meta)
     table = markdown_table(records)
     (out / "bench.md").write_text(table + "".join(f"\n{note}\n" for note in bench.notes))
@@ -329,6 +349,7 @@ def add_bench_command(commands) -> None:
     parser.add_argument("--prompts", nargs="+", default=None)
     parser.add_argument("--seeds", nargs="+", type=int, default=None)
     parser.add_argument("--repeats", type=int, default=None, help="timing rounds (median is reported)")
+    parser.add_argument("--intervals", nargs="+", type=int, default=None, help="tap's and diffusers TaylorSeer's intervals to sweep")
     parser.add_argument("--device", default=None)
     parser.add_argument("--dtype", default=None, choices=["float32", "bfloat16", "float16"])
     parser.add_argument("--no-peers", action="store_true", help="tap presets only")

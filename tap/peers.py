@@ -122,9 +122,11 @@ def cache_dit_dbcache(pipe, blocks: list[torch.nn.Module], steps: int, threshold
     """cache-dit's DBCache (first block computed every step, residual threshold), optionally with its TaylorSeer calibrator."""
     import cache_dit
 
+    # cache-dit wants the transformer's own block lists (it finds them by attribute name).
+    lists = [m for m in pipe.transformer.children() if isinstance(m, torch.nn.ModuleList) and any(b in blocks for b in m)]
     adapter = cache_dit.BlockAdapter(
-        pipe=pipe, transformer=pipe.transformer, blocks=torch.nn.ModuleList(blocks),
-        forward_pattern=cache_dit.ForwardPattern.Pattern_1, check_forward_pattern=True,
+        pipe=pipe, transformer=pipe.transformer, blocks=lists,
+        forward_pattern=[cache_dit.ForwardPattern.Pattern_1] * len(lists), check_forward_pattern=True,
     )
     config = cache_dit.DBCacheConfig(Fn_compute_blocks=1, Bn_compute_blocks=0, residual_diff_threshold=threshold, max_warmup_steps=1, num_inference_steps=steps)
     calibrator = cache_dit.TaylorSeerCalibratorConfig(taylorseer_order=1) if taylorseer else None

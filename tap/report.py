@@ -44,11 +44,12 @@ def pareto_plot(records, path: Path, title: str) -> None:
 
     figure, axis = plt.subplots(figsize=(8, 5.5))
     methods = sorted({r.method for r in records if r.method != "full"})
-    for method in methods:
+    colors = plt.get_cmap("tab20").colors
+    for index, method in enumerate(methods):
         points = sorted((r.speedup, r.psnr) for r in records if r.method == method and r.speedup and r.psnr is not None)
         if points:
             style = "-o" if method.startswith("tap-") else "--s"
-            axis.plot(*zip(*points), style, label=method, markersize=4)
+            axis.plot(*zip(*points), style, label=method, markersize=4, color=colors[index % len(colors)])
     axis.set_xlabel("wall-clock speedup vs full compute")
     axis.set_ylabel("PSNR vs full compute (dB)")
     axis.set_title(title, fontsize=10)

@@ -45,9 +45,9 @@ SELECTION = {
 SCHEDULE_FAMILIES = {
     "fixed taylorseer 2 (TaylorSeer)": dict(predictor="taylorseer", orders=(2,), selector="fixed"),
     "fixed taylor 1": dict(orders=(1,), selector="fixed"),
-    "token taylor 1-2, l2, first-block": dict(orders=(1, 2), distance="l2", probe="first-block"),
+    "token taylor 1-2, cosine": dict(orders=(1, 2), distance="cosine"),
 }
-REFRESH = [(0.02, 6), (0.05, 8), (0.1, 10), (0.2, 12), (0.4, 16)]
+REFRESH = {"error": [(0.02, 6), (0.05, 8), (0.1, 10), (0.2, 12)], "change": [(0.1, 12), (0.15, 12), (0.2, 12), (0.3, 12)]}
 
 
 def selection_methods(intervals: list[int]) -> list[Method]:
@@ -63,11 +63,12 @@ def schedule_methods(intervals: list[int]) -> list[Method]:
     methods = []
     for name, config in SCHEDULE_FAMILIES.items():
         for n in intervals:
-            methods.append(Method(f"{name} | fixed", f"interval={n}", "tap", lambda pipe, c=config, n=n: tap.accelerate(pipe, tap.TAPConfig(interval=n, **c))))
-        for threshold, gap in REFRESH:
-            options = {"threshold": threshold, "min_gap": 2, "max_gap": gap}
-            methods.append(Method(f"{name} | probe-refresh", f"threshold={threshold},max_gap={gap}", "tap",
-                                  lambda pipe, c=config, o=options: tap.accelerate(pipe, tap.TAPConfig(schedule="probe-refresh", schedule_options=o, **c))))
+            methods.append(Method(f"{name}, fixed grid", f"interval={n}", "tap", lambda pipe, c=config, n=n: tap.accelerate(pipe, tap.TAPConfig(interval=n, **c))))
+        for signal, settings in REFRESH.items():
+            for threshold, gap in settings:
+                options = {"signal": signal, "threshold": threshold, "min_gap": 2, "max_gap": gap}
+                methods.append(Method(f"{name}, probe-refresh", f"{signal}>{threshold},max_gap={gap}", "tap",
+                                      lambda pipe, c=config, o=options: tap.accelerate(pipe, tap.TAPConfig(schedule="probe-refresh", schedule_options=o, **c))))
     return methods
 
 
