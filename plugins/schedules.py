@@ -29,10 +29,12 @@ class FixedInterval(Schedule):
 
 @attrs.frozen
 class ProbeRefresh(Schedule):
-    """Probe-driven refresh: a full step when the cache stops predicting the probe well.
+    """Probe-driven refresh: a full step when the probe says the cache has gone stale.
 
-    After the warm-up, each step probes h and measures the chosen candidates' relative error
-    ||h_hat - h|| / ||h|| (mean over tokens); the step runs in full when it exceeds ``threshold``,
+    After the warm-up, each step probes h and reads one signal (mean over tokens):
+    ``signal="error"``, the chosen candidates' relative prediction error ||h_hat - h|| / ||h||;
+    ``signal="change"``, the relative change ||h - h_last|| / ||h_last|| since the last full step
+    (TeaCache's idea on tap's probe). The step runs in full when the signal exceeds ``threshold``,
     never sooner than ``min_gap`` steps after the last full step and always after ``max_gap``.
     Full steps thus land where the features change fastest instead of on a fixed grid.
     """
@@ -44,6 +46,7 @@ class ProbeRefresh(Schedule):
     max_gap: int = attrs.field(default=10, validator=attrs.validators.ge(1))
     warmup: int = attrs.field(default=1, validator=attrs.validators.ge(1))
     final_full: int = attrs.field(default=0, validator=attrs.validators.ge(0))
+    signal: str = attrs.field(default="change", validator=attrs.validators.in_(("error", "change")))
 
     @classmethod
     def from_config(cls, config):
@@ -58,10 +61,29 @@ class ProbeRefresh(Schedule):
             return False
         if view.since_full is None or view.since_full >= self.max_gap:
             return True
-        return view.measured_error() > self.threshold
+        measured = view.measured_error() if self.signal == "error" else view.measured_change()
+        return measured > self.threshold
+
+
+@attrs.frozen
+class Listed(Schedule):
+    """Full steps exactly at ``steps`` (plus the warm-up), e.g. a placement calibrated offline for one
+    model and step count."""
+
+    name = "listed"
+    steps: tuple[int, ...] = attrs.field(converter=lambda v: tuple(sorted(set(v))), validator=attrs.validators.min_len(1))
+    warmup: int = attrs.field(default=1, validator=attrs.validators.ge(1))
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(warmup=config.warmup, **config.schedule_options)
+
+    def is_full(self, view):
+        return view.step < self.warmup or view.step in self.steps
 
 
 @hookimpl
 def register_schedules(register):
     register(FixedInterval)
     register(ProbeRefresh)
+    register(Listed)

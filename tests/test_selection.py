@@ -86,3 +86,9 @@ def test_bad_preset_files_are_refused(tmp_path):
         tap.TAPConfig.preset(str(tmp_path / "bad.json"))
     with pytest.raises(tap.ConfigError, match="cannot read preset file"):
         tap.TAPConfig.preset(str(tmp_path / "missing.json"))
+
+
+def test_listed_schedule_runs_exactly_the_listed_steps_after_the_warmup():
+    schedule = tap.get_schedule("listed", steps=[9, 3, 3], warmup=2)
+    assert schedule.steps == (3, 9)
+    assert [s for s in range(12) if schedule.is_full(StepView(s, 12, None, 0))] == [0, 1, 3, 9]

@@ -6,6 +6,7 @@ from these commands:
 
     python contrib/benchmarks/study.py selection --intervals 4 6 8
     python contrib/benchmarks/study.py schedule
+    python contrib/benchmarks/study.py placement
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import sys
 from pathlib import Path
 
 import attrs
+import numpy as np
 
 import tap
 from tap.bench import Bench, BenchSettings
@@ -72,7 +74,45 @@ def schedule_methods(intervals: list[int]) -> list[Method]:
     return methods
 
 
-STUDIES = {"selection": selection_methods, "schedule": schedule_methods}
+def residual_change_profile(bench: Bench, prompt: str, seed: int) -> np.ndarray:
+    """||r_i - r_(i-1)|| / ||r_i|| per step under full compute: how fast the block-stack residual moves."""
+    handle = tap.enable(bench.pipe, interval=1)
+    residuals, exit_step = [], handle.runtime.exit
+
+    def record(output):
+        x, _ = handle.runtime.states.get_state().pending
+        residuals.append(handle.runtime.adapter.stack_output(output).float() - x.float())
+        return exit_step(output)
+
+    handle.runtime.exit = record
+    try:
+        bench.generate(prompt, seed)
+    finally:
+        tap.disable(bench.pipe)
+    return np.array([0.0] + [float((residuals[i] - residuals[i - 1]).norm() / residuals[i].norm()) for i in range(1, len(residuals))])
+
+
+def placement(weights: np.ndarray, count: int) -> list[int]:
+    """Step 0, then a full step wherever the cumulative weight crosses another 1/count of its total."""
+    cumulative = np.cumsum(weights)
+    return sorted({0, *(int(np.searchsorted(cumulative, cumulative[-1] * j / count)) for j in range(1, count))})
+
+
+def placement_methods(intervals: list[int], bench: Bench) -> list[Method]:
+    """Order-1 forecast with full steps placed from a calibration run (prompt g, seed 1, not a test sample)."""
+    change = residual_change_profile(bench, "g", 1)
+    methods = []
+    for n in intervals:
+        count = len([s for s in range(bench.settings.steps) if s == 0 or s % n == 0])
+        methods.append(Method("fixed taylor 1, uniform grid", f"interval={n}", "tap", lambda pipe, n=n: tap.accelerate(pipe, tap.TAPConfig(interval=n))))
+        for label, weights in (("residual change", change), ("sqrt residual change", np.sqrt(change))):
+            steps = placement(weights, count)
+            methods.append(Method(f"fixed taylor 1, placed by {label}", f"{count} asked: {steps}", "tap",
+                                  lambda pipe, steps=steps: tap.accelerate(pipe, tap.TAPConfig(schedule="listed", schedule_options={"steps": steps}))))
+    return methods
+
+
+STUDIES = {"selection": selection_methods, "schedule": schedule_methods, "placement": placement_methods}
 
 
 def main() -> None:
@@ -85,7 +125,9 @@ def main() -> None:
     parser.add_argument("--out", default="docs/research-data")
     args = parser.parse_args()
     settings = BenchSettings(prompts=tuple(args.prompts), seeds=tuple(args.seeds), steps=args.steps, repeats=1, peers=False)
-    records = Bench(settings).run(STUDIES[args.study](args.intervals))
+    bench = Bench(settings)
+    study = STUDIES[args.study]
+    records = bench.run(study(args.intervals, bench) if args.study == "placement" else study(args.intervals))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / f"{args.study}.json").write_text(json.dumps([attrs.asdict(r) for r in records], indent=2) + "\n")
