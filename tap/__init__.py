@@ -27,7 +27,6 @@ from tap.schedule import Schedule, StepView
 from tap.adapter import Adapter
 from tap.family import Candidate
 from tap.config import PRESETS, TAPConfig
-from tap import plugins
 from tap.plugins import registry as _registry
 from tap.registry import kind_functions
 
