@@ -7,19 +7,23 @@ from these commands:
     python contrib/benchmarks/study.py selection --intervals 4 6 8
     python contrib/benchmarks/study.py schedule
     python contrib/benchmarks/study.py placement
+    python contrib/benchmarks/study.py oracle
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 from pathlib import Path
 
 import attrs
 import numpy as np
+import torch
 
 import tap
+from tap.family import Candidate, active_set
 from tap.bench import Bench, BenchSettings
 from tap.peers import Method
 from tap.report import markdown_table
@@ -112,7 +116,62 @@ def placement_methods(intervals: list[int], bench: Bench) -> list[Method]:
     return methods
 
 
-STUDIES = {"selection": selection_methods, "schedule": schedule_methods, "placement": placement_methods}
+@contextlib.contextmanager
+def oracle_selection(pipe, adapter, blocks, interval: int, orders: tuple[int, ...]):
+    """An upper bound for per-token selection: every step runs the whole stack, but on the steps the
+    fixed grid would predict, each token's output is replaced by the candidate prediction (taylor
+    at ``orders``, from the grid's full steps) closest to that token's true residual."""
+    family = tuple(Candidate(tap.get_predictor("taylor", order=o)) for o in orders)
+    cache = {"steps": (), "r": None, "step": -1, "x": None}
+
+    def before_first(module, args, kwargs):
+        cache["x"] = adapter.stack_input(args, kwargs)
+
+    def after_last(module, args, kwargs, output):
+        x, step = cache["x"], cache["step"]
+        r = adapter.stack_output(output).float() - x.float()
+        if step % interval == 0 or not cache["steps"]:
+            cache["steps"] = (*cache["steps"], step)[-3:]
+            cache["r"] = r[None] if cache["r"] is None else torch.cat([cache["r"], r[None]])[-3:]
+            return output
+        active = active_set(family, cache["steps"], step)
+        weights = active.weights.to(r)  # [C, H] over the cached steps
+        predictions = torch.einsum("ch,hbnd->cbnd", weights, cache["r"])
+        choice = (predictions - r).square().sum(-1).argmin(0)  # [B, N]: the oracle's pick per token
+        best = torch.gather(predictions, 0, choice[None, ..., None].expand(1, *predictions.shape[1:]))[0]
+        return adapter.skip_output(args, kwargs, (x.float() + best).to(x.dtype))
+
+    def new_step(module, args, kwargs):
+        timestep, _ = adapter.generation_key(args, kwargs)
+        if cache.get("t") is not None and timestep > cache["t"]:
+            cache.update(steps=(), r=None, step=-1)
+        cache["t"] = timestep
+        cache["step"] += 1
+
+    handles = [
+        pipe.transformer.register_forward_pre_hook(new_step, with_kwargs=True),
+        blocks[0].register_forward_pre_hook(before_first, with_kwargs=True),
+        blocks[-1].register_forward_hook(after_last, with_kwargs=True),
+    ]
+    try:
+        yield None
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
+def oracle_methods(intervals: list[int], bench: Bench) -> list[Method]:
+    methods = []
+    for n in intervals:
+        methods.append(Method("fixed taylor 1", f"interval={n}", "tap", lambda pipe, n=n: tap.accelerate(pipe, tap.TAPConfig(interval=n))))
+        methods.append(Method("per token taylor 1-2, cosine", f"interval={n}", "tap", lambda pipe, n=n: tap.accelerate(pipe, tap.TAPConfig.preset("token", interval=n))))
+        for orders in ((1, 2), (0, 1, 2)):
+            methods.append(Method(f"oracle per token, taylor {orders[0]}-{orders[-1]} (true residual; no speedup)", f"interval={n}", "oracle",
+                                  lambda pipe, n=n, o=orders: oracle_selection(pipe, bench.adapter, bench.blocks, n, o)))
+    return methods
+
+
+STUDIES = {"selection": selection_methods, "schedule": schedule_methods, "placement": placement_methods, "oracle": oracle_methods}
 
 
 def main() -> None:
@@ -127,7 +186,7 @@ def main() -> None:
     settings = BenchSettings(prompts=tuple(args.prompts), seeds=tuple(args.seeds), steps=args.steps, repeats=1, peers=False)
     bench = Bench(settings)
     study = STUDIES[args.study]
-    records = bench.run(study(args.intervals, bench) if args.study == "placement" else study(args.intervals))
+    records = bench.run(study(args.intervals, bench) if args.study in ("placement", "oracle") else study(args.intervals))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / f"{args.study}.json").write_text(json.dumps([attrs.asdict(r) for r in records], indent=2) + "\n")
