@@ -61,12 +61,13 @@ class BenchSettings:
     pab: tuple[int, ...] = (2, 4)
     fastercache: tuple[int, ...] = (2, 4)
     cache_dit: tuple[float, ...] = (0.05, 0.1, 0.2, 0.4, 0.8)
+    refresh: tuple[float, ...] = (0.05, 0.1, 0.2)  # tap's probe-refresh thresholds
     peers: bool = True
 
     @classmethod
     def quick(cls, **overrides) -> BenchSettings:
         """Fewer samples and settings: a few minutes on 2 CPU cores, still tap and two diffusers hooks."""
-        base = dict(prompts=("A", "g"), seeds=(0,), repeats=1, intervals=(4, 6, 8), fbcache=(0.1, 0.3),
+        base = dict(prompts=("A", "g"), seeds=(0,), repeats=1, intervals=(4, 6, 8), refresh=(0.1,), fbcache=(0.1, 0.3),
                     magcache=(0.06, 0.24), pab=(), fastercache=(), cache_dit=(0.1, 0.3))
         return cls(**{**base, **overrides})
 
@@ -189,7 +190,7 @@ class Bench:
 
     def methods(self) -> list[Method]:
         s = self.settings
-        methods = tap_methods(list(s.intervals))
+        methods = tap_methods(list(s.intervals), s.refresh)
         if not s.peers:
             return methods
         tracker = TimestepTracker(self.transformer, self.adapter)
