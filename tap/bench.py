@@ -9,6 +9,7 @@ forward hooks and FLOPs with ``torch.utils.flop_counter`` on one sample.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import statistics
 import time
@@ -21,7 +22,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from tqdm import tqdm
 
 from tap.api import TAPHandle, find_transformer, resolve_adapter
-from tap.generate import load_pipeline, synchronize
+from tap.generate import DTYPES, load_pipeline, synchronize
 from tap.metrics import psnr, ssim
 from tap.peers import (
     Method,
@@ -33,15 +34,7 @@ from tap.peers import (
     tap_methods,
 )
 
-FULL = Method("full", "-", "reference", lambda pipe: _nothing())
-
-
-class _nothing:
-    def __enter__(self):
-        return None
-
-    def __exit__(self, *exc):
-        return False
+FULL = Method("full", "-", "reference", lambda pipe: contextlib.nullcontext())
 
 
 @attrs.frozen
@@ -173,8 +166,6 @@ class Bench:
         self.settings = settings
         self.progress = progress
         torch.set_grad_enabled(False)
-        from tap.generate import DTYPES
-
         self.pipe = load_pipeline(settings.model, settings.device, DTYPES[settings.dtype])
         self.pipe.set_progress_bar_config(disable=True)
         self.transformer = find_transformer(self.pipe)
@@ -352,7 +343,7 @@ def add_bench_command(commands) -> None:
     parser.add_argument("--repeats", type=int, default=None, help="timing rounds (median is reported)")
     parser.add_argument("--intervals", nargs="+", type=int, default=None, help="tap's and diffusers TaylorSeer's intervals to sweep")
     parser.add_argument("--device", default=None)
-    parser.add_argument("--dtype", default=None, choices=["float32", "bfloat16", "float16"])
+    parser.add_argument("--dtype", default=None, choices=sorted(DTYPES))
     parser.add_argument("--no-peers", action="store_true", help="tap presets only")
     parser.add_argument("--json", default=None, help="where to write the JSON records (default OUT/bench.json)")
     parser.add_argument("--out", default="tap-bench", help="folder for bench.json, bench.md and pareto.png")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import sys
 import time
@@ -43,9 +44,9 @@ def synchronize(device: str) -> None:
         torch.cuda.synchronize()
 
 
-def run_pipeline(pipe, prompt: str, steps: int, seed: int, device: str, label: str, **extra):
+def run_pipeline(pipe, prompt: str, steps: int, seed: int, device: str, label: str, quiet: bool = False, **extra):
     """One generation as an [H, W, C] float array in [0, 1], and its wall-clock seconds."""
-    pipe.set_progress_bar_config(desc=label, leave=False, disable=extra.pop("quiet", False))
+    pipe.set_progress_bar_config(desc=label, leave=False, disable=quiet)
     generator = torch.Generator(device="cpu").manual_seed(seed)
     synchronize(device)
     start = time.perf_counter()
@@ -97,16 +98,16 @@ def generate(args: argparse.Namespace) -> int:
     extra = {} if args.guidance_scale is None else {"guidance_scale": args.guidance_scale}
     torch.set_grad_enabled(False)
     pipe = load_pipeline(args.model, args.device, DTYPES[args.dtype])
-    quiet = {"quiet": args.json}
-    run_pipeline(pipe, args.prompt, 2, args.seed, args.device, "warm-up", **extra, **quiet)
+    run = functools.partial(run_pipeline, pipe, args.prompt, seed=args.seed, device=args.device, quiet=args.json, **extra)
+    run(2, label="warm-up")
 
     summary = {"model": args.model, "prompt": args.prompt, "steps": args.steps, "seed": args.seed,
                "device": args.device, "dtype": args.dtype, "preset": args.preset, "interval": config.interval}
     full = None
     if not args.no_compare:
-        full, summary["full_seconds"] = run_pipeline(pipe, args.prompt, args.steps, args.seed, args.device, "full compute", **extra, **quiet)
+        full, summary["full_seconds"] = run(args.steps, label="full compute")
     with tap.accelerate(pipe, config) as handle:
-        accelerated, summary["tap_seconds"] = run_pipeline(pipe, args.prompt, args.steps, args.seed, args.device, "tap", **extra, **quiet)
+        accelerated, summary["tap_seconds"] = run(args.steps, label="tap")
         stats = handle.stats()
     summary.update(full_steps=stats.full_steps, predicted_steps=stats.predicted_steps,
                    blocks_avoided=round(stats.blocks_avoided, 4), cache_bytes=stats.cache_bytes)

@@ -172,10 +172,10 @@ class Runtime:
     def _full(self, state: GenerationState, call: BlockCall, evaluation: StepEvaluation | None) -> Any:
         x = self.adapter.stack_input(call.args, call.kwargs)
         result = evaluation.probed if evaluation is not None else None
-        if result is None and (self.needs_probe or self.probe.runs_first_block):
+        if result is None and self.needs_probe:
             result = self.probe(self.adapter, call)
-        output = result.block_output if result is not None and result.block_output is not None else call()
-        h = result.h.to(self.cache_dtype) if result is not None and self.needs_probe else None
+        output = call() if result is None or result.block_output is None else result.block_output
+        h = None if result is None else result.h.to(self.cache_dtype)
         state.pending = (x, h)
         state.counters.full_steps += 1
         state.counters.blocks_run += len(self.blocks)

@@ -23,6 +23,7 @@ from tqdm import tqdm
 import tap
 from tap.bench import FULL, Bench, BenchSettings, quality
 from tap.config import PRESETS, TAPConfig
+from tap.generate import DTYPES
 from tap.peers import Method
 
 INTERVALS = (3, 4, 5, 6, 8, 10, 12)
@@ -172,7 +173,7 @@ def add_tune_command(commands) -> None:
     parser.add_argument("--seeds", nargs="+", type=int, default=[0])
     parser.add_argument("--steps", type=int, default=None)
     parser.add_argument("--device", default=None)
-    parser.add_argument("--dtype", default=None, choices=["float32", "bfloat16", "float16"])
+    parser.add_argument("--dtype", default=None, choices=sorted(DTYPES))
     parser.add_argument("--out", default="tap-tuned.json", help="preset file to write")
     parser.add_argument("--journal", default=None, help="resume file (default: OUT with .journal.jsonl)")
     parser.set_defaults(run=tune_command)
