@@ -2,7 +2,7 @@
 
 import attrs
 
-from tap import Schedule, hookimpl
+from tap import ConfigError, Schedule, hookimpl
 
 
 @attrs.frozen
@@ -67,18 +67,24 @@ class ProbeRefresh(Schedule):
 
 @attrs.frozen
 class Listed(Schedule):
-    """Full steps exactly at ``steps`` (plus the warm-up), e.g. a placement calibrated offline for one
-    model and step count."""
+    """Full steps exactly at ``steps`` (plus the warm-up), e.g. a placement found by ``tap tune`` for one
+    model and step count; ``num_steps``, when set, refuses generations with another step count."""
 
     name = "listed"
     steps: tuple[int, ...] = attrs.field(converter=lambda v: tuple(sorted(set(v))), validator=attrs.validators.min_len(1))
     warmup: int = attrs.field(default=1, validator=attrs.validators.ge(1))
+    num_steps: int | None = attrs.field(default=None, validator=attrs.validators.optional(attrs.validators.ge(1)))
 
     @classmethod
     def from_config(cls, config):
         return cls(warmup=config.warmup, **config.schedule_options)
 
     def is_full(self, view):
+        if self.num_steps is not None and view.num_steps is not None and view.num_steps != self.num_steps:
+            raise ConfigError(
+                f"the listed schedule {list(self.steps)} was made for num_inference_steps={self.num_steps}, "
+                f"but this generation has {view.num_steps} steps: generate with {self.num_steps} steps or tune again"
+            )
         return view.step < self.warmup or view.step in self.steps
 
 

@@ -21,7 +21,7 @@ from tap.family import ActiveSet, active_set
 from tap.plugins import registry
 from tap.probe import BlockCall, ProbeResult
 from tap.registry import instantiate
-from tap.schedule import StepView
+from tap.schedule import Schedule, StepView
 from tap.state import ContextStates, Counters, GenerationState
 
 ACTIVE_SET_CACHE_LIMIT = 4096
@@ -74,6 +74,11 @@ class StepEvaluation:
         return float(error.mean())
 
 
+def build_schedule(config: TAPConfig) -> Schedule:
+    """The schedule plugin named by ``config``, built from its interval, warm-up and options."""
+    return registry().get("schedule", config.schedule).cls.from_config(config)
+
+
 class Runtime:
     """Owns the plugins chosen by a :class:`TAPConfig` and the per-context generation state."""
 
@@ -91,7 +96,7 @@ class Runtime:
         self.probe = build("probe", config.probe)
         self.distance = build("distance", config.distance)
         self.selector = build("selector", config.selector, config.selector_options)
-        self.schedule = plugins.get("schedule", config.schedule).cls.from_config(config)
+        self.schedule = build_schedule(config)
         self.cache_dtype = config.torch_cache_dtype
         self.num_steps = num_steps
         self.states = ContextStates()

@@ -64,3 +64,17 @@ class Schedule(abc.ABC):
     @abc.abstractmethod
     def is_full(self, view: StepView) -> bool:
         """True when this step must run the whole block stack."""
+
+    def planned_full_steps(self, num_steps: int) -> list[int] | None:
+        """The steps this schedule runs in full over ``num_steps``, or None if it decides from the probe.
+
+        The runtime always runs the first step in full (nothing is cached yet), so it is included.
+        """
+        if self.uses_probe:
+            return None
+        full: list[int] = []
+        for step in range(num_steps):
+            view = StepView(step, num_steps, full[-1] if full else None, len(full))
+            if not full or self.is_full(view):
+                full.append(step)
+        return full

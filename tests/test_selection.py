@@ -2,6 +2,7 @@
 
 import pytest
 import torch
+from conftest import sample_flux
 
 import tap
 from tap.distance import GramStats
@@ -92,3 +93,101 @@ def test_listed_schedule_runs_exactly_the_listed_steps_after_the_warmup():
     schedule = tap.get_schedule("listed", steps=[9, 3, 3], warmup=2)
     assert schedule.steps == (3, 9)
     assert [s for s in range(12) if schedule.is_full(StepView(s, 12, None, 0))] == [0, 1, 3, 9]
+
+
+def test_listed_schedule_made_for_another_step_count_names_both_counts():
+    schedule = tap.get_schedule("listed", steps=[4, 8], num_steps=10)
+    assert schedule.is_full(StepView(4, 10, 0, 1)) and schedule.is_full(StepView(4, None, 0, 1))
+    with pytest.raises(tap.ConfigError, match="num_inference_steps=10, but this generation has 20 steps"):
+        schedule.is_full(StepView(4, 20, 0, 1))
+
+
+@pytest.mark.parametrize(
+    ("config", "planned"),
+    [
+        (dict(interval=4), [0, 4, 8]),
+        (dict(interval=4, warmup=2), [0, 1, 5, 9]),
+        (dict(interval=5, final_full=2), [0, 5, 8, 9]),
+        (dict(schedule="listed", schedule_options={"steps": [3, 7]}), [0, 3, 7]),
+        (dict(schedule="probe-refresh"), None),
+    ],
+)
+def test_planned_full_steps_of_each_schedule(config, planned):
+    from tap.runtime import build_schedule
+
+    assert build_schedule(tap.TAPConfig(**config)).planned_full_steps(10) == planned
+
+
+def test_smooth_selector_flips_an_isolated_token_to_its_neighbours_choice():
+    # Token 2 alone prefers candidate 1, by less than its neighbours prefer candidate 0.
+    losses = torch.tensor([[[0.1, 0.1, 0.5, 0.1, 0.1]], [[0.3, 0.3, 0.4, 0.3, 0.3]]])  # [C=2, B=1, N=5]
+    assert tap.get_selector("token").select(losses, ["a", "b"], (1, 5)).tolist() == [[0, 0, 1, 0, 0]]
+    assert tap.get_selector("smooth").select(losses, ["a", "b"], (1, 5)).tolist() == [[0, 0, 0, 0, 0]]
+    assert tap.get_selector("smooth", window=1).select(losses, ["a", "b"], (1, 5)).tolist() == [[0, 0, 1, 0, 0]]
+
+
+def test_smooth_selector_averages_only_tokens_inside_the_sequence():
+    losses = torch.tensor([[[1.0, 2.0, 3.0, 4.0]]])  # [C=1, B=1, N=4]
+    smoothed = tap.get_selector("smooth", window=3).smoothed(losses)
+    assert torch.allclose(smoothed, torch.tensor([[[1.5, 2.0, 3.0, 3.5]]]))
+
+
+def test_smooth_selector_in_2d_uses_vertical_neighbours():
+    # A 3x3 grid, row-major; gain = loss of candidate 0 minus loss of candidate 1 (> 0 prefers 1).
+    # The centre token and its row lean to candidate 0, the tokens above and below it strongly to 1.
+    gain = torch.tensor([[0.0, 2.0, 0.0], [-1.0, -0.5, -1.0], [0.0, 2.0, 0.0]]).reshape(1, 9)
+    losses = torch.stack([gain, torch.zeros(1, 9)])  # [C=2, B=1, N=9]
+    labels = ["a", "b"]
+    assert tap.get_selector("token").select(losses, labels, (1, 9))[0, 4] == 0
+    one_d = tap.get_selector("smooth", window=3).select(losses, labels, (1, 9))
+    assert one_d[0, 4] == 0  # along the sequence the centre sees tokens 3 and 5 only
+    two_d = tap.get_selector("smooth", window=3, width=3).select(losses, labels, (1, 9))
+    assert two_d[0, 4] == 1  # in the grid it also sees tokens 1 and 7 above and below
+    # One row as wide as the sequence is the 1D filter.
+    assert torch.equal(tap.get_selector("smooth", window=3, width=9).select(losses, labels, (1, 9)), one_d)
+
+
+def test_smooth_selector_refuses_a_token_count_that_is_not_a_grid():
+    with pytest.raises(ValueError, match="N=10 .*width=4"):
+        tap.get_selector("smooth", width=4).select(torch.zeros(2, 1, 10), ["a", "b"], (1, 10))
+
+
+@pytest.mark.parametrize("options, bad", [({"window": 2}, "2"), ({"window": 0}, "0"), ({"window": 3.0}, "3.0"), ({"width": -1}, "-1")])
+def test_smooth_selector_refuses_bad_options(options, bad):
+    with pytest.raises(tap.ConfigError, match=f"got {bad}"):
+        tap.get_selector("smooth", **options)
+
+
+def test_margin_selector_keeps_candidate_0_below_the_margin_and_switches_above_it():
+    # Candidate 1 is 5%, 20% and 50% below candidate 0; candidate 2 is worse everywhere.
+    losses = torch.tensor([[[1.0, 1.0, 1.0]], [[0.95, 0.8, 0.5]], [[2.0, 2.0, 2.0]]])  # [C=3, B=1, N=3]
+    labels = ["a", "b", "c"]
+    assert tap.get_selector("margin").select(losses, labels, (1, 3)).tolist() == [[0, 1, 1]]  # default 0.1
+    assert tap.get_selector("margin", margin=0.3).select(losses, labels, (1, 3)).tolist() == [[0, 0, 1]]
+    assert tap.get_selector("margin", margin=0.0).select(losses, labels, (1, 3)).tolist() == [[1, 1, 1]]
+    # Above the margin it takes the argmin, not the first candidate that clears it.
+    losses = torch.tensor([[[1.0]], [[0.5]], [[0.2]]])
+    assert tap.get_selector("margin").select(losses, labels, (1, 1)).tolist() == [[2]]
+
+
+@pytest.mark.parametrize("bad", [-0.1, "0.1", True])
+def test_margin_selector_refuses_bad_options(bad):
+    with pytest.raises(tap.ConfigError, match=f"got {bad!r}"):
+        tap.get_selector("margin", margin=bad)
+
+
+@pytest.mark.parametrize("selector, options", [
+    ("smooth", {}), ("smooth", {"window": 3, "width": 4}), ("margin", {}), ("margin", {"margin": 0.3}),
+])
+def test_smoothed_and_margin_selectors_run_end_to_end(flux, selector, options):
+    tap.enable(flux, interval=3, orders=(1, 2), selector=selector, selector_options=options)
+    latents, outputs = sample_flux(flux, steps=12)  # 16 tokens: a 4x4 grid
+    assert torch.isfinite(latents).all() and all(torch.isfinite(o).all() for o in outputs)
+    stats = tap.stats(flux)
+    assert stats.predicted_steps == 8 and set(stats.candidate_share) <= {"taylor(order=1)", "taylor(order=2)"}
+
+
+def test_smooth_selector_width_that_does_not_divide_the_tokens_fails_at_the_first_selection(flux):
+    tap.enable(flux, interval=3, orders=(1, 2), selector="smooth", selector_options={"width": 5})
+    with pytest.raises(ValueError, match="N=16 .*width=5"):
+        sample_flux(flux, steps=12)
