@@ -1,10 +1,13 @@
 """``tap tune``: search tap's configuration space on a user's model for a speed or quality target.
 
-Two stages, each an evaluation of configurations on the same prompts and seeds against
+Three stages, each an evaluation of configurations on the same prompts and seeds against
 full-compute references that tune generates itself:
 
 1. schedules: fixed intervals and probe-driven refresh thresholds, with the default candidates;
-2. selection: candidate families x distances x probes x selectors, on the best schedules of stage 1.
+2. selection: candidate families x distances x probes x selectors, on the best schedules of stage 1;
+3. placement: the winner's full steps, listed explicitly, each moved by up to two steps while PSNR
+   rises (coordinate descent): same number of full steps, so the same speed, placed better.
+   The result is a ``listed`` schedule for this step count only.
 
 Speed is the block-evaluation speedup (deterministic: steps' worth of blocks over blocks really
 run); wall-clock seconds are recorded too. Every evaluation is appended to a journal, so an
@@ -25,8 +28,10 @@ from tap.bench import FULL, Bench, BenchSettings, quality
 from tap.config import PRESETS, TAPConfig
 from tap.generate import DTYPES
 from tap.peers import Method
+from tap.runtime import build_schedule
 
 INTERVALS = (3, 4, 5, 6, 8, 10, 12)
+PLACEMENT_MOVES = (-2, -1, 1, 2)  # how far stage 3 tries to move each full step
 REFRESH = ((0.02, 6), (0.05, 8), (0.1, 10), (0.2, 12), (0.4, 16))  # (threshold, max_gap)
 FAMILIES = {
     "taylor-1-2": dict(orders=(1, 2)),
@@ -128,8 +133,9 @@ class Tuner:
         meets = trial.meets(self.target_speedup, self.target_psnr)
         return (meets, trial.psnr, trial.speedup) if self.target_speedup is not None else (meets, trial.speedup, trial.psnr)
 
-    def run(self, stage_one: dict[str, dict] | None = None, stage_two: dict[str, dict] | None = None, keep: int = 2) -> Trial:
-        """Evaluate every schedule, then every selection on the ``keep`` best schedules; return the best trial."""
+    def run(self, stage_one: dict[str, dict] | None = None, stage_two: dict[str, dict] | None = None, keep: int = 2, sweeps: int = 2) -> Trial:
+        """Evaluate every schedule, then every selection on the ``keep`` best schedules, then place the
+        winner's full steps (``sweeps`` passes, 0 to skip); return the best trial."""
         stage_one = schedules() if stage_one is None else stage_one
         stage_two = selections() if stage_two is None else stage_two
         with tqdm(total=len(stage_one) + keep * len(stage_two), desc="tap tune") as bar:
@@ -140,7 +146,36 @@ class Tuner:
                 for schedule in best_schedules
                 for label, options in stage_two.items()
             ]
-        return max(first + second, key=self.score)
+        best = max(first + second, key=self.score)
+        return self.place(best, sweeps) if sweeps else best
+
+    def place(self, trial: Trial, sweeps: int) -> Trial:
+        """Stage 3: move each full step of ``trial`` by :data:`PLACEMENT_MOVES` while PSNR rises, for
+        up to ``sweeps`` passes; the first step stays (nothing is cached before it)."""
+        num_steps = self.bench.settings.steps
+        config = TAPConfig.from_dict(trial.config)
+        steps = build_schedule(config).planned_full_steps(num_steps)
+        if steps is None:  # a probe-driven schedule has no fixed steps to move
+            return trial
+        best = trial
+        with tqdm(desc="tap tune: placement", unit="trial") as bar:
+            for _ in range(sweeps):
+                start = best
+                for index in range(config.warmup, len(steps)):
+                    origin = steps
+                    upper = origin[index + 1] if index + 1 < len(origin) else num_steps
+                    for move in PLACEMENT_MOVES:
+                        moved = origin[index] + move
+                        if not origin[index - 1] < moved < upper:  # steps keep their order
+                            continue
+                        candidate = [*origin[:index], moved, *origin[index + 1 :]]
+                        listed = config.replace(schedule="listed", schedule_options={"steps": candidate, "num_steps": num_steps})
+                        placed = self.evaluate("placement", f"{trial.label} steps={candidate}", listed, bar)
+                        if self.score(placed) > self.score(best):
+                            best, steps = placed, candidate
+                if best is start:
+                    break
+        return best
 
 
 def schedule_options(config: dict) -> dict:
@@ -154,7 +189,7 @@ def tune_command(args) -> int:
     out = Path(args.out)
     journal = Path(args.journal) if args.journal else out.with_suffix(".journal.jsonl")
     tuner = Tuner(settings, journal, args.target_speedup, args.target_psnr)
-    best = tuner.run()
+    best = tuner.run(sweeps=args.placement_sweeps)
     TAPConfig.from_dict(best.config).save(out)
     met = best.meets(args.target_speedup, args.target_psnr)
     print(f"{'best' if met else 'closest (target not met)'}: {best.label}: {best.speedup:.2f}x block-evaluation speedup, "
@@ -176,4 +211,5 @@ def add_tune_command(commands) -> None:
     parser.add_argument("--dtype", default=None, choices=sorted(DTYPES))
     parser.add_argument("--out", default="tap-tuned.json", help="preset file to write")
     parser.add_argument("--journal", default=None, help="resume file (default: OUT with .journal.jsonl)")
+    parser.add_argument("--placement-sweeps", type=int, default=2, help="passes of stage 3, which moves the winner's full steps (0: keep its schedule)")
     parser.set_defaults(run=tune_command)
