@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import platform
 import statistics
 import time
 from typing import Callable
@@ -21,7 +22,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 from tqdm import tqdm
 
-from tap.api import TAPHandle, find_transformer, resolve_adapter
+from tap.api import find_transformer, resolve_adapter
 from tap.generate import DTYPES, load_pipeline, synchronize
 from tap.metrics import psnr, ssim
 from tap.peers import (
@@ -79,7 +80,7 @@ class Record:
     psnr: float | None = None
     ssim: float | None = None
     cache_bytes: int | None = None
-    full_steps: float | None = None  # tap only: mean full steps per generation
+    full_steps: float | None = None  # mean full steps per generation (every block ran)
     error: str | None = None
 
 
@@ -95,12 +96,31 @@ class Measurement:
 
 class BlockCounter:
     """Counts evaluated blocks: calls of each block's last parameterised leaf module, which runs only
-    when the block itself really runs (skipping hooks replace the whole block)."""
+    when the block itself really runs (skipping hooks replace the whole block).
 
-    def __init__(self, blocks: list[torch.nn.Module]) -> None:
+    Given the ``transformer``, it also counts its calls and the full ones (every block ran), so
+    that any method's full steps can be compared with tap's.
+    """
+
+    def __init__(self, blocks: list[torch.nn.Module], transformer: torch.nn.Module | None = None) -> None:
         self.calls = 0
+        self.transformer_calls = self.full_calls = 0
         leaves = [self._last_leaf(block) for block in blocks]
         self._handles = [leaf.register_forward_hook(self._count) for leaf in leaves]
+        if transformer is not None:
+            self._handles += [transformer.register_forward_pre_hook(self._start), transformer.register_forward_hook(self._end)]
+        self._blocks, self._at_start = len(blocks), 0
+
+    def _start(self, *_):
+        self._at_start = self.calls
+
+    def _end(self, *_):
+        self.transformer_calls += 1
+        self.full_calls += self.calls - self._at_start >= self._blocks
+
+    def full_steps(self, steps_per_generation: int) -> float | None:
+        """Mean full steps per generation: the share of full transformer calls times the step count."""
+        return self.full_calls / self.transformer_calls * steps_per_generation if self.transformer_calls else None
 
     @staticmethod
     def _last_leaf(block):
@@ -202,21 +222,19 @@ class Bench:
 
     def measure(self, method: Method) -> Measurement:
         """Generate every sample under ``method``; only the generations themselves are timed."""
-        counter = BlockCounter(self.blocks)
-        images, seconds, full_steps = {}, 0.0, []
+        counter = BlockCounter(self.blocks, self.transformer)
+        images, seconds = {}, 0.0
         try:
-            with method.apply(self.pipe) as handle:
+            with method.apply(self.pipe):
                 for prompt, seed in self.samples:
                     synchronize(self.settings.device)
                     start = time.perf_counter()
                     images[(prompt, seed)] = self.generate(prompt, seed)
                     synchronize(self.settings.device)
                     seconds += time.perf_counter() - start
-                    if isinstance(handle, TAPHandle):
-                        full_steps.append(handle.stats().full_steps)
         finally:
             counter.remove()
-        return Measurement(images, seconds, counter.calls, statistics.mean(full_steps) if full_steps else None)
+        return Measurement(images, seconds, counter.calls, counter.full_steps(self.settings.steps))
 
     def profile(self, method: Method) -> tuple[float, int | None]:
         """FLOPs of one generation, and the peak memory its cache holds (untimed pass).
@@ -297,6 +315,13 @@ class Bench:
         return list(records.values())
 
 
+def device_name(device: str) -> str:
+    """The accelerator's name for the record (e.g. 'NVIDIA H200'), or the processor's architecture."""
+    if device.startswith("cuda") and torch.cuda.is_available():
+        return torch.cuda.get_device_name(torch.device(device))
+    return f"{device} ({platform.machine()}, {os.cpu_count()} cores)"
+
+
 def bench_command(args) -> int:
     from pathlib import Path
 
@@ -316,8 +341,8 @@ def bench_command(args) -> int:
     records = bench.run()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    meta = {"settings": attrs.asdict(settings), "torch": torch.__version__, "threads": torch.get_num_threads(), "notes": bench.notes,
-            "command": "tap " + " ".join(args.argv)}
+    meta = {"settings": attrs.asdict(settings), "torch": torch.__version__, "threads": torch.get_num_threads(), "device": device_name(settings.device),
+            "notes": bench.notes, "command": "tap " + " ".join(args.argv)}
     write_json(records, Path(args.json) if args.json else out / "bench.json", meta)
     table = markdown_table(records)
     (out / "bench.md").write_text(table + "".join(f"\n{note}\n" for note in bench.notes))

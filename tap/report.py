@@ -72,10 +72,11 @@ def benchmarks_page(records, meta: dict, plot: str) -> str:
         f"Command: `{meta['command']}`",
         "",
         f"Model `{settings['model']}`, {settings['steps']} steps, prompts {list(settings['prompts'])}, seeds "
-        f"{list(settings['seeds'])}, {settings['device']} {settings['dtype']}, {meta['threads']} torch threads, "
+        f"{list(settings['seeds'])}, {meta.get('device', settings['device'])} {settings['dtype']}, {meta['threads']} torch threads, "
         f"torch {meta['torch']}, median of {settings['repeats']} timing round(s).",
         "",
-        "Columns: wall-clock speedup against full compute in the same process; block evals and FLOPs as "
+        "Columns: full steps per generation (steps in which every block ran, for every method); "
+        "wall-clock speedup against full compute in the same process; block evals and FLOPs as "
         "a share of full compute's; PSNR and SSIM against the full-compute image of the same seed "
         "(mean over samples); tensor memory held by the method's cache.",
         "",

@@ -65,8 +65,11 @@ def test_bench_records_every_method_with_quality_and_counts():
     assert fora.compute_ratio == pytest.approx(2 / 8)  # steps 0 and 4 of 8 run the stack
     assert fora.cache_bytes > 0 and full.cache_bytes == 0 and fora.psnr is not None and 0 < fora.ssim <= 1
     assert {"diffusers-taylorseer", "diffusers-fbcache", "diffusers-magcache"} <= {r.method for r in records}
-    assert fora.full_steps == 2
+    assert fora.full_steps == 2 and full.full_steps == 8
     assert "| tap-default | interval=4 | 2.0 |" in markdown_table(records)
+    # Peers' full steps are counted the same way: steps in which every block ran.
+    lite = by_name[("diffusers-taylorseer-lite", "interval=4")]
+    assert lite.full_steps == pytest.approx(lite.compute_ratio * 8) and lite.full_steps < 8
 
 
 def test_tune_finds_a_config_saves_a_preset_and_resumes(tmp_path):
@@ -76,13 +79,33 @@ def test_tune_finds_a_config_saves_a_preset_and_resumes(tmp_path):
     journal = tmp_path / "journal.jsonl"
     stage_one = {"interval=2": dict(interval=2), "interval=4": dict(interval=4)}
     stage_two = {"fixed-reuse": dict(predictor="reuse", orders=(0,), selector="fixed"), "token-l2": dict(orders=(1, 2), distance="l2")}
-    best = Tuner(settings, journal, target_speedup=3.0, target_psnr=None).run(stage_one, stage_two, keep=1)
+    best = Tuner(settings, journal, target_speedup=3.0, target_psnr=None).run(stage_one, stage_two, keep=1, sweeps=0)
     assert best.speedup >= 3.0  # interval 4 of 8 steps: blocks run at steps 0 and 4 only
     lines = journal.read_text().splitlines()
     assert len(lines) == 4  # two schedules, then two selections on the best one
     again = Tuner(settings, journal, target_speedup=3.0, target_psnr=None)
-    assert again.run(stage_one, stage_two, keep=1) == best
+    assert again.run(stage_one, stage_two, keep=1, sweeps=0) == best
     assert len(journal.read_text().splitlines()) == 4 and again.references is None  # resumed: nothing regenerated
+
+
+def test_tune_placement_moves_full_steps_without_adding_any(tmp_path):
+    from tap.tune import Tuner
+
+    settings = BenchSettings(prompts=("A",), seeds=(0,), steps=10, repeats=1, peers=False)
+    journal = tmp_path / "journal.jsonl"
+    stage_one = {"interval=4": dict(interval=4)}
+    stage_two = {"fixed-taylor-1": dict(orders=(1,), selector="fixed")}
+    grid = Tuner(settings, journal, target_speedup=3.0, target_psnr=None).run(stage_one, stage_two, keep=1, sweeps=0)
+    placed = Tuner(settings, journal, target_speedup=3.0, target_psnr=None).run(stage_one, stage_two, keep=1, sweeps=1)
+    trials = [json.loads(line) for line in journal.read_text().splitlines()]
+    placements = [t for t in trials if t["stage"] == "placement"]
+    # Step 4 of [0, 4, 8] tries 2, 3, 5, 6; then step 8 tries 6, 7, 9 (10 is past the end), less
+    # 6 if step 4 moved there.
+    assert len(placements) in (6, 7)
+    assert {t["speedup"] for t in placements} == {grid.speedup}  # moved, never added
+    assert all(len(t["config"]["schedule_options"]["steps"]) == 3 for t in placements)
+    assert placed.psnr == max([grid.psnr, *(t["psnr"] for t in placements)])
+    assert placed.config["schedule"] == "listed" and placed.config["schedule_options"]["num_steps"] == 10
 
 
 def test_tune_command_writes_a_preset_that_generate_loads(tmp_path):

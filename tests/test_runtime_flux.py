@@ -44,6 +44,18 @@ def test_predicted_steps_run_no_block(flux, probe, orders, blocks_per_predicted_
     assert sum(stats.candidate_share.values()) == pytest.approx(1.0)
 
 
+def test_bench_counts_a_step_full_only_when_every_block_ran(flux):
+    from tap.bench import BlockCounter as BenchCounter
+
+    blocks = [*flux.transformer_blocks, *flux.single_transformer_blocks]
+    tap.enable(flux, interval=3, probe="first-block", orders=(1, 2))  # predicted steps run block 0
+    counter = BenchCounter(blocks, flux)
+    sample_flux(flux, steps=12)
+    counter.remove()
+    assert counter.transformer_calls == 12 and counter.full_calls == 4 and counter.full_steps(12) == 4
+    assert counter.calls == 4 * 3 + 8 * 1
+
+
 def test_state_resets_between_generations(flux):
     tap.enable(flux, interval=3)
     first, _ = sample_flux(flux, seed=1)
