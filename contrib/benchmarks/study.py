@@ -8,6 +8,10 @@ from these commands:
     python contrib/benchmarks/study.py schedule
     python contrib/benchmarks/study.py placement
     python contrib/benchmarks/study.py oracle
+    python contrib/benchmarks/study.py smoothing --intervals 4 6 8
+    python contrib/benchmarks/study.py placement-search --intervals 4 6 8
+    python contrib/benchmarks/study.py placement-in-sample --intervals 4 6 8
+    python contrib/benchmarks/study.py selection --intervals 4 6 8 --dtype bfloat16
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import argparse
 import contextlib
 import json
 import sys
+import tempfile
 from pathlib import Path
 
 import attrs
@@ -47,6 +52,21 @@ SELECTION = {
     "token taylorseer 1-2, l2": dict(predictor="taylorseer", orders=(1, 2), distance="l2"),
 }
 
+# Per-token selection between taylor orders 1 and 2 with spatially consistent choices: losses
+# box-filtered over neighbouring tokens before the argmin (`smooth`; the demo model's 256 tokens are
+# a row-major 16x16 grid), or a switch away from order 1 only on a large relative gain (`margin`).
+SMOOTHING = {
+    "fixed taylor 1": {"orders": (1,), "selector": "fixed"},
+    "token taylor 1-2, cosine": {"orders": (1, 2), "distance": "cosine"},
+    "smooth 3 (1D), cosine": {"orders": (1, 2), "distance": "cosine", "selector": "smooth", "selector_options": {"window": 3}},
+    "smooth 5 (1D), cosine": {"orders": (1, 2), "distance": "cosine", "selector": "smooth", "selector_options": {"window": 5}},
+    "smooth 3x3 (2D), cosine": {"orders": (1, 2), "distance": "cosine", "selector": "smooth", "selector_options": {"window": 3, "width": 16}},
+    "smooth 5x5 (2D), cosine": {"orders": (1, 2), "distance": "cosine", "selector": "smooth", "selector_options": {"window": 5, "width": 16}},
+    "margin 0.1, cosine": {"orders": (1, 2), "distance": "cosine", "selector": "margin", "selector_options": {"margin": 0.1}},
+    "margin 0.3, cosine": {"orders": (1, 2), "distance": "cosine", "selector": "margin", "selector_options": {"margin": 0.3}},
+    "smooth 3x3 (2D), l2": {"orders": (1, 2), "distance": "l2", "selector": "smooth", "selector_options": {"window": 3, "width": 16}},
+}
+
 
 SCHEDULE_FAMILIES = {
     "fixed taylorseer 2 (TaylorSeer)": dict(predictor="taylorseer", orders=(2,), selector="fixed"),
@@ -56,10 +76,11 @@ SCHEDULE_FAMILIES = {
 REFRESH = {"error": [(0.02, 6), (0.05, 8), (0.1, 10), (0.2, 12)], "change": [(0.1, 12), (0.15, 12), (0.2, 12), (0.3, 12)]}
 
 
-def selection_methods(intervals: list[int]) -> list[Method]:
+def grid_methods(configurations: dict[str, dict], intervals: list[int]) -> list[Method]:
+    """Each configuration on the fixed grid at each interval."""
     return [
         Method(name, f"interval={n}", "tap", lambda pipe, c=config, n=n: tap.accelerate(pipe, tap.TAPConfig(interval=n, **c)))
-        for name, config in SELECTION.items()
+        for name, config in configurations.items()
         for n in intervals
     ]
 
@@ -171,7 +192,42 @@ def oracle_methods(intervals: list[int], bench: Bench) -> list[Method]:
     return methods
 
 
-STUDIES = {"selection": selection_methods, "schedule": schedule_methods, "placement": placement_methods, "oracle": oracle_methods}
+PLACED = {"fixed taylor 1": {"orders": (1,), "selector": "fixed"}}
+CALIBRATION = (("g", "A", "7"), (1,))  # prompts and seeds of tap tune's placement search; the test samples use seed 0
+
+
+def placement_search_methods(intervals: list[int], bench: Bench, in_sample: bool = False) -> list[Method]:
+    """Each configuration on the uniform grid, and with its full steps moved by `tap tune`'s placement
+    stage (coordinate descent, 2 sweeps) on calibration samples that are not test samples, or, with
+    ``in_sample``, on the test samples themselves: a bound on what one placement can gain for them."""
+    from tap.tune import Tuner
+
+    prompts, seeds = (bench.settings.prompts, bench.settings.seeds) if in_sample else CALIBRATION
+    tuned_on = "the test samples" if in_sample else "other samples"
+    settings = BenchSettings(prompts=prompts, seeds=seeds, steps=bench.settings.steps, repeats=1, peers=False)
+    methods = []
+    with tempfile.TemporaryDirectory() as folder:
+        for name, config in PLACED.items():
+            for n in intervals:
+                tuner = Tuner(settings, Path(folder) / f"{name}-{n}.jsonl", target_speedup=1.0, target_psnr=None)
+                placed = tuner.run({f"interval={n}": {"interval": n}}, {name: config}, keep=1, sweeps=2)
+                listed = tap.TAPConfig.from_dict(placed.config)
+                steps = list(listed.schedule_options.get("steps", ()))
+                methods.append(Method(f"{name}, uniform grid", f"interval={n}", "tap", lambda pipe, c=config, n=n: tap.accelerate(pipe, tap.TAPConfig(interval=n, **c))))
+                methods.append(Method(f"{name}, placed by tap tune on {tuned_on}", f"from interval={n}: {steps}", "tap",
+                                      lambda pipe, c=listed: tap.accelerate(pipe, c)))
+    return methods
+
+
+STUDIES = {
+    "selection": lambda intervals, bench: grid_methods(SELECTION, intervals),
+    "smoothing": lambda intervals, bench: grid_methods(SMOOTHING, intervals),
+    "schedule": lambda intervals, bench: schedule_methods(intervals),
+    "placement": placement_methods,
+    "placement-search": placement_search_methods,
+    "placement-in-sample": lambda intervals, bench: placement_search_methods(intervals, bench, in_sample=True),
+    "oracle": oracle_methods,
+}
 
 
 def main() -> None:
@@ -181,17 +237,19 @@ def main() -> None:
     parser.add_argument("--prompts", nargs="+", default=["A", "g", "7", "R"])
     parser.add_argument("--seeds", nargs="+", type=int, default=[0])
     parser.add_argument("--steps", type=int, default=50)
+    parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"])
     parser.add_argument("--out", default="docs/research-data")
     args = parser.parse_args()
-    settings = BenchSettings(prompts=tuple(args.prompts), seeds=tuple(args.seeds), steps=args.steps, repeats=1, peers=False)
+    settings = BenchSettings(prompts=tuple(args.prompts), seeds=tuple(args.seeds), steps=args.steps, repeats=1, peers=False, dtype=args.dtype)
     bench = Bench(settings)
     study = STUDIES[args.study]
-    records = bench.run(study(args.intervals, bench) if args.study in ("placement", "oracle") else study(args.intervals))
+    records = bench.run(study(args.intervals, bench))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / f"{args.study}.json").write_text(json.dumps([attrs.asdict(r) for r in records], indent=2) + "\n")
+    name = args.study if args.dtype == "float32" else f"{args.study}-{args.dtype}"
+    (out / f"{name}.json").write_text(json.dumps([attrs.asdict(r) for r in records], indent=2) + "\n")
     table = markdown_table(records)
-    (out / f"{args.study}.md").write_text(f"Command: `python contrib/benchmarks/study.py {' '.join(sys.argv[1:])}`\n\n" + table)
+    (out / f"{name}.md").write_text(f"Command: `python contrib/benchmarks/study.py {' '.join(sys.argv[1:])}`\n\n" + table)
     print(table)
 
 
