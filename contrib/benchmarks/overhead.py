@@ -102,7 +102,7 @@ def main() -> None:
     ideal = STEPS / len(range(0, STEPS, INTERVAL))
     device_name = torch.cuda.get_device_name() if args.device.startswith("cuda") else f"CPU, {args.threads} thread(s)"
     lines = [
-        f"Command: `python contrib/benchmarks/overhead.py {' '.join(sys.argv[1:])}`",
+        f"Command: `{' '.join(['python contrib/benchmarks/overhead.py', *sys.argv[1:]])}`",
         "",
         f"Random-weight FLUX transformers, {TEXT} text tokens, {STEPS} steps, interval {INTERVAL} (ideal step ratio "
         f"{ideal:.2f}x), {device_name}, {args.dtype}, median of {args.repeats}.",
