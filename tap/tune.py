@@ -184,6 +184,8 @@ def schedule_options(config: dict) -> dict:
 
 
 def tune_command(args) -> int:
+    if args.placement_sweeps < 0:
+        raise tap.ConfigError(f"--placement-sweeps must be >= 0 (0 keeps the winner's schedule), got {args.placement_sweeps}")
     overrides = {k: v for k, v in dict(model=args.model, steps=args.steps, device=args.device, dtype=args.dtype).items() if v is not None}
     settings = BenchSettings(prompts=tuple(args.prompts), seeds=tuple(args.seeds), repeats=1, peers=False, **overrides)
     out = Path(args.out)

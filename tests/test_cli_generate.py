@@ -88,6 +88,11 @@ def test_tune_finds_a_config_saves_a_preset_and_resumes(tmp_path):
     assert len(journal.read_text().splitlines()) == 4 and again.references is None  # resumed: nothing regenerated
 
 
+def test_tune_refuses_negative_placement_sweeps():
+    result = run_tap("tune", "--target-speedup", "2", "--placement-sweeps", "-1")
+    assert result.returncode == 2 and "--placement-sweeps must be >= 0 (0 keeps the winner's schedule), got -1" in result.stderr
+
+
 def test_tune_placement_moves_full_steps_without_adding_any(tmp_path):
     from tap.tune import Tuner
 
