@@ -1,4 +1,4 @@
-"""Does tap's default win on a second architecture? A tiny random Qwen-Image transformer (CPU).
+"""Does tap's default win on a second architecture? A tiny Qwen-Image transformer, random and trained (CPU).
 
     python contrib/benchmarks/second_model.py
 
@@ -25,7 +25,14 @@ of seeded random embeddings, float32, in two initialisations:
 The script measures and prints, per model, how large the stack's residual is against its input
 and how fast it changes, and stops if the model output is constant.
 
-Samples 4 seeds (0-3) with ``FlowMatchEulerDiscreteScheduler(shift=3.0)``, 50 steps, no CFG, and
+A third variant, ``trained-glyphs``, runs when ``contrib/second-model/weights/`` exists: the same
+architecture **trained** by ``contrib/second-model/train.py`` as a pixel-space glyph generator (64x64x1
+images packed into the same 256 x 16 tokens with ``pack_pixels``; 16 text tokens of dim 64 from a learned
+per-glyph embedding). It samples the glyphs A, g, 7 and R, each from seed 0's noise, with classifier-free
+guidance 4.0 (null and glyph prompt in one batch of 2, one model call per step), and writes the
+full-compute samples (and tap's default at the largest interval) to docs/research-data/second-model-samples.png.
+
+The random variants sample 4 seeds (0-3) with ``FlowMatchEulerDiscreteScheduler(shift=3.0)``, 50 steps, no CFG, and
 compares at intervals 4-8 (one warm-up step) tap's default (the order-1 Taylor forecast, no
 selection) with per-token selection between orders 1 and 2 (preset ``token``), TaylorSeer order 2,
 fixed Taylor order 2, FORA reuse, per-token TaylorSeer 1-2, one global choice, and the paper's rule. Quality: PSNR of each final latent against full
@@ -50,6 +57,7 @@ from diffusers import FlowMatchEulerDiscreteScheduler, QwenImageTransformer2DMod
 
 import tap
 from tap import TAPConfig
+from tap_plugins.demo.pipeline import CHARACTERS, unpack_pixels
 
 COMMAND = "python contrib/benchmarks/second_model.py"
 ROOT = Path(__file__).resolve().parents[2]
@@ -59,6 +67,9 @@ MODEL_SEED, SEEDS, STEPS, SHIFT = 0, (0, 1, 2, 3), 50, 3.0
 GRID, CHANNELS, TEXT_TOKENS, TEXT_DIM = 16, 16, 16, 64
 INTERVALS = (4, 5, 6, 7, 8)
 RUNS = 2  # timing: median of this many runs
+WEIGHTS = ROOT / "contrib" / "second-model" / "weights"  # written by contrib/second-model/train.py
+GLYPHS, EXTRA_GLYPHS, GLYPH_SEED, GUIDANCE = ("A", "g", "7", "R"), ("B", "e", "3", "Q"), 0, 4.0
+SAMPLES_PNG = OUT / "second-model-samples.png"
 
 CONFIGS = {
     "default: fixed taylor 1 (TAPConfig())": lambda n: TAPConfig(interval=n),
@@ -89,6 +100,19 @@ def build_model(init: str = "diffusers-init") -> QwenImageTransformer2DModel:
         if init == "smooth-t":
             smooth_time_conditioning(model, generator)
     model.reinitialised = zero + (SMOOTH_T_PARAMETERS if init == "smooth-t" else [])
+    model.samples = SEEDS
+    return model.eval()
+
+
+def load_trained() -> QwenImageTransformer2DModel:
+    """``trained-glyphs``: the transformer and label embedding written by ``contrib/second-model/train.py``."""
+    from safetensors.torch import load_file
+
+    model = QwenImageTransformer2DModel.from_pretrained(WEIGHTS / "transformer", torch_dtype=torch.float32)
+    model.glyph_tokens = load_file(str(WEIGHTS / "embedding.safetensors"))["weight"].float()  # plain tensor attribute
+    model.training_info = json.loads((WEIGHTS / "training.json").read_text())
+    model.reinitialised = []
+    model.samples = GLYPHS
     return model.eval()
 
 
@@ -132,8 +156,22 @@ def inputs(seed: int) -> dict:
     }
 
 
-def sample_loop(model, seed: int, outputs: list | None = None) -> torch.Tensor:
-    """Euler flow matching from seed's latents; the final latent (and each step's output, if asked)."""
+def glyph_inputs(model, glyph: str) -> dict:
+    """``trained-glyphs``: seed GLYPH_SEED's noise and the [null, glyph] text tokens (CFG in one batch of 2)."""
+    generator = torch.Generator().manual_seed(GLYPH_SEED)
+    ids = torch.tensor([len(CHARACTERS), CHARACTERS.index(glyph)])
+    return {
+        "latents": torch.randn(1, GRID * GRID, CHANNELS, generator=generator),
+        "encoder_hidden_states": model.glyph_tokens[ids].reshape(2, TEXT_TOKENS, TEXT_DIM),
+        "encoder_hidden_states_mask": torch.ones(2, TEXT_TOKENS),
+    }
+
+
+def sample_loop(model, seed, outputs: list | None = None) -> torch.Tensor:
+    """Euler flow matching from seed's latents (a glyph's, for the trained model, with CFG); the final latent
+    (and each step's output, if asked)."""
+    if getattr(model, "glyph_tokens", None) is not None:
+        return glyph_sample_loop(model, seed, outputs)
     cond = inputs(seed)
     scheduler = FlowMatchEulerDiscreteScheduler(shift=SHIFT)
     scheduler.set_timesteps(STEPS)
@@ -150,13 +188,56 @@ def sample_loop(model, seed: int, outputs: list | None = None) -> torch.Tensor:
     return latents
 
 
+def glyph_sample_loop(model, glyph: str, outputs: list | None = None) -> torch.Tensor:
+    """``trained-glyphs``: as ``sample_loop``, with classifier-free guidance GUIDANCE (uncond, cond in one batch)."""
+    cond = glyph_inputs(model, glyph)
+    scheduler = FlowMatchEulerDiscreteScheduler(shift=SHIFT)
+    scheduler.set_timesteps(STEPS)
+    latents = cond["latents"]
+    for t in scheduler.timesteps:
+        velocity = model(
+            hidden_states=torch.cat([latents, latents]), encoder_hidden_states=cond["encoder_hidden_states"],
+            encoder_hidden_states_mask=cond["encoder_hidden_states_mask"], timestep=(t / 1000).expand(2),
+            img_shapes=[(1, GRID, GRID)] * 2, return_dict=False,
+        )[0]
+        uncond, conditional = velocity.chunk(2)
+        output = uncond + GUIDANCE * (conditional - uncond)
+        if outputs is not None:
+            outputs.append(output)
+        latents = scheduler.step(output, t, latents, return_dict=False)[0]
+    return latents
+
+
+def save_samples(rows: list[tuple[str, list[str], list[torch.Tensor]]]) -> None:
+    """A grid of decoded glyph samples (unpack_pixels; black ink on white), one labelled row per entry."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    columns = max(len(images) for _, _, images in rows)
+    fig, axes = plt.subplots(len(rows), columns, figsize=(1.6 * columns, 1.8 * len(rows)), squeeze=False)
+    for axis in axes.flat:
+        axis.axis("off")
+    for r, (title, labels, images) in enumerate(rows):
+        for c, (label, latent) in enumerate(zip(labels, images)):
+            image = (unpack_pixels(latent.float())[0, 0] / 2 + 0.5).clamp(0, 1)
+            axes[r, c].imshow(image.numpy(), cmap="gray", vmin=0, vmax=1)
+            axes[r, c].set_title(f"{label!r}" + (f"  {title}" if c == 0 else ""), fontsize=8, loc="left")
+    fig.suptitle("trained-glyphs (contrib/second-model): 50 steps, CFG 4.0, seed 0", fontsize=9)
+    fig.tight_layout()
+    SAMPLES_PNG.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(SAMPLES_PNG, dpi=100)
+    plt.close(fig)
+
+
 def run_all(model, config: TAPConfig | None) -> tuple[list[torch.Tensor], float, list[int]]:
     """Every seed once, with tap (``config``) or without; final latents, seconds, full steps per seed."""
     handle = tap.enable(model, config) if config is not None else None
     try:
         finals, full_steps = [], []
         start = time.perf_counter()
-        for seed in SEEDS:
+        for seed in model.samples:
             if handle is not None:
                 handle.reset()
             finals.append(sample_loop(model, seed))
@@ -185,7 +266,7 @@ def psnr(x: torch.Tensor, reference: torch.Tensor) -> float:
 
 
 def trajectory_check(model) -> dict:
-    """Seed 0 at full compute: how large the block stack's residual is and how it moves over the steps."""
+    """The first sample (seed 0) at full compute: how large the block stack's residual is and how it moves over the steps."""
     blocks, seen, residuals, inputs_ = model.transformer_blocks, {}, [], []
 
     def first(module, args, kwargs):
@@ -199,7 +280,7 @@ def trajectory_check(model) -> dict:
              blocks[-1].register_forward_hook(last, with_kwargs=True)]
     outputs: list[torch.Tensor] = []
     try:
-        sample_loop(model, SEEDS[0], outputs)
+        sample_loop(model, model.samples[0], outputs)
     finally:
         for hook in hooks:
             hook.remove()
@@ -227,17 +308,19 @@ def fmt(value: float) -> str:
 
 
 def measure(init: str) -> dict:
-    model = build_model(init)
+    model = load_trained() if init == "trained-glyphs" else build_model(init)
     trajectory = trajectory_check(model)
     reference, full_seconds, _ = timed(model, None)
     exact, _, exact_full = run_all(model, TAPConfig(interval=1))
     assert all(torch.equal(a, b) for a, b in zip(exact, reference)), "interval 1 differs from full compute"
-    assert exact_full == [STEPS] * len(SEEDS), exact_full
-    rows = []
+    assert exact_full == [STEPS] * len(model.samples), exact_full
+    rows, default_finals = [], None
     for name, make in CONFIGS.items():
         for n in INTERVALS:
             finals, seconds, full_steps = timed(model, make(n))
             scores = [psnr(x, ref) for x, ref in zip(finals, reference)]
+            if name == DEFAULT and n == INTERVALS[-1]:
+                default_finals = finals
             rows.append({
                 "configuration": name, "interval": n, "config": make(n).to_dict(),
                 "full_steps": statistics.mean(full_steps), "psnr": statistics.mean(scores), "psnr_per_seed": scores,
@@ -247,8 +330,16 @@ def measure(init: str) -> dict:
                   f"speedup={rows[-1]['speedup']:.2f}x", flush=True)
     by = {(r["configuration"], r["interval"]): r for r in rows}
     best = {n: max(by[c, n]["psnr"] for c in CONFIGS) for n in INTERVALS}
+    if init == "trained-glyphs":
+        extra = [sample_loop(model, glyph) for glyph in EXTRA_GLYPHS]
+        save_samples([
+            ("full compute", list(GLYPHS), reference),
+            (f"tap default n={INTERVALS[-1]}", list(GLYPHS), default_finals),
+            ("full compute", list(EXTRA_GLYPHS), extra),
+        ])
     return {
-        "init": init, "reinitialised": model.reinitialised, "config": dict(model.config), "trajectory": trajectory,
+        "init": init, "samples": list(model.samples), "training": getattr(model, "training_info", None),
+        "reinitialised": model.reinitialised, "config": dict(model.config), "trajectory": trajectory,
         "full_seconds": full_seconds, "interval_1_exact": True, "rows": rows,
         "default_minus_best_db": {n: by[DEFAULT, n]["psnr"] - best[n] for n in INTERVALS},
     }
@@ -263,11 +354,19 @@ def table(result: dict) -> list[str]:
     def header(n):
         return f"n={n} ({full_of[n][0]:g} full)" if len(full_of[n]) == 1 else f"n={n}"
 
+    if result["training"] is not None:
+        info = result["training"]
+        what = (f"Trained weights: `contrib/second-model/weights/` ({info['steps']} steps in {info['minutes']:.1f} min, "
+                f"final training loss {info['final_loss_mean_last_200']:.4f}; stored float16, run in float32). Samples: "
+                f"glyphs {', '.join(result['samples'])}, each from seed {GLYPH_SEED}'s noise, CFG {GUIDANCE} (null and "
+                "glyph prompt in one batch of 2); the full-compute samples are in `second-model-samples.png`.")
+    else:
+        what = "Re-initialised: " + ("; ".join(result["reinitialised"]) or "nothing (diffusers' init as is)") + "."
     lines = [
         f"### `{result['init']}`",
         "",
-        "Re-initialised: " + ("; ".join(result["reinitialised"]) or "nothing (diffusers' init as is)") + ".",
-        (f"Full compute of the {len(SEEDS)} samples: {result['full_seconds']:.2f} s. Stack residual (seed 0, median over "
+        what,
+        (f"Full compute of the {len(result['samples'])} samples: {result['full_seconds']:.2f} s. Stack residual (first sample, median over "
         f"steps): {t['residual_over_input']:.3f} of the stack's input in norm, changing {t['residual_change_per_step']:.3f} "
         f"per step (second difference {t['residual_second_difference']:.4f}), {t['residual_change_first_to_last']:.2f} "
         f"from the first to the last step; model output changes {t['output_change_first_to_last']:.2f} first to last."),
@@ -294,22 +393,26 @@ def main() -> None:
     torch.set_grad_enabled(False)
     torch.set_num_threads(1)  # tiny model: threads only add contention on shared cores
     start = time.perf_counter()
-    results = [measure(init) for init in ("diffusers-init", "smooth-t")]
+    variants = ("diffusers-init", "smooth-t") + (("trained-glyphs",) if (WEIGHTS / "transformer").is_dir() else ())
+    results = [measure(init) for init in variants]
     elapsed = time.perf_counter() - start
     lines = [
         f"Command: `{COMMAND}`",
         "",
-        ("Second architecture: diffusers `QwenImageTransformer2DModel` with **random weights** (seeded, not trained): "
+        ("Second architecture: diffusers `QwenImageTransformer2DModel`: "
         f"6 dual-stream blocks, 4 heads x 32 dims, {GRID * GRID} image tokens ({GRID}x{GRID} packed latents, "
-        f"{CHANNELS} channels), {TEXT_TOKENS} random text tokens, float32, CPU, 1 thread. Two initialisations (see the "
+        f"{CHANNELS} channels), {TEXT_TOKENS} text tokens, float32, CPU, 1 thread. With **random weights** (seeded, not "
+        f"trained) and {TEXT_TOKENS} random text tokens, in two initialisations (see the "
         "script's docstring): `diffusers-init` as built, and `smooth-t`, whose time conditioning is re-initialised to "
-        "vary smoothly over t with the block gates at full strength."),
+        "vary smoothly over t with the block gates at full strength."
+        + (" Third, `trained-glyphs`: the same architecture **trained** (`contrib/second-model/train.py`) as a "
+           "pixel-space glyph generator, sampled with CFG 4.0 on 4 glyphs." if len(results) > 2 else "")),
         "",
         (f"Sampling: FlowMatchEulerDiscreteScheduler(shift={SHIFT}), {STEPS} steps, no CFG, seeds "
-        f"{', '.join(map(str, SEEDS))}. Every configuration: one warm-up step, then a full step every n steps. "
+        f"{', '.join(map(str, SEEDS))} (random variants). Every configuration: one warm-up step, then a full step every n steps. "
         "PSNR (dB) of the final latent against full compute of the same seed (range = max - min of the full-compute "
         "latent), mean over seeds; best per interval in bold. `TAPConfig(interval=1)` reproduces full compute bit for "
-        f"bit on both models (asserted). Speedup: wall-clock of the {len(SEEDS)} samples, median of {RUNS} runs, vs "
+        f"bit on every model (asserted). Speedup: wall-clock of the {len(SEEDS)} samples, median of {RUNS} runs, vs "
         f"full compute. Whole run: {elapsed:.0f} s."),
         "",
     ]
@@ -319,7 +422,8 @@ def main() -> None:
     (OUT / "second-model.md").write_text("\n".join(lines))
     (OUT / "second-model.json").write_text(json.dumps({
         "command": COMMAND,
-        "model": {"class": "QwenImageTransformer2DModel", "weights": "random", "seed": MODEL_SEED},
+        "model": {"class": "QwenImageTransformer2DModel", "weights": "random" if len(results) < 3 else
+                  "random (diffusers-init, smooth-t) and trained (trained-glyphs)", "seed": MODEL_SEED},
         "sampling": {"scheduler": "FlowMatchEulerDiscreteScheduler", "shift": SHIFT, "steps": STEPS,
                      "seeds": list(SEEDS), "image_tokens": GRID * GRID, "text_tokens": TEXT_TOKENS,
                      "timing_runs": RUNS, "threads": 1},
