@@ -30,16 +30,21 @@ class Method:
     apply: Callable[[object], ContextManager] = attrs.field(eq=False, repr=False)
 
 
+def tap_method(name: str, setting: str, config: TAPConfig) -> Method:
+    """tap with ``config`` as one bench method (the config is validated now, not when it runs)."""
+    return Method(name, setting, "tap", lambda pipe: tap.accelerate(pipe, config))
+
+
 def tap_methods(intervals: list[int], refresh: tuple[float, ...]) -> list[Method]:
     """tap's presets on the fixed grid, and the default with probe-driven refresh instead."""
     presets = [
-        Method(name, f"interval={n}", "tap", lambda pipe, preset=preset, n=n: tap.accelerate(pipe, TAPConfig.preset(preset, interval=n)))
+        tap_method(name, f"interval={n}", TAPConfig.preset(preset, interval=n))
         for name, preset in TAP_PRESETS.items()
         for n in intervals
     ]
     refreshed = [
-        Method("tap-probe-refresh", f"error>{t}", "tap", lambda pipe, t=t: tap.accelerate(
-            pipe, TAPConfig(schedule="probe-refresh", schedule_options={"signal": "error", "threshold": t, "min_gap": 2, "max_gap": 12})))
+        tap_method("tap-probe-refresh", f"error>{t}",
+                   TAPConfig(schedule="probe-refresh", schedule_options={"signal": "error", "threshold": t, "min_gap": 2, "max_gap": 12}))
         for t in refresh
     ]
     return presets + refreshed

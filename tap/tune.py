@@ -27,7 +27,7 @@ import tap
 from tap.bench import FULL, Bench, BenchSettings, quality
 from tap.config import PRESETS, TAPConfig
 from tap.generate import DTYPES
-from tap.peers import Method
+from tap.peers import tap_method
 from tap.runtime import build_schedule
 
 INTERVALS = (3, 4, 5, 6, 8, 10, 12)
@@ -119,7 +119,7 @@ class Tuner:
         if found is None:
             if self.references is None:
                 self.references = self.bench.measure(FULL)
-            measured = self.bench.measure(Method("tune", label, "tap", lambda pipe: tap.accelerate(pipe, config)))
+            measured = self.bench.measure(tap_method("tune", label, config))
             psnr, ssim = quality(self.references.images, measured.images)
             speedup = self.references.block_calls / max(measured.block_calls, 1)
             found = Trial(stage, label, data, speedup, measured.seconds, psnr, ssim)

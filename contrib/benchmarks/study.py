@@ -30,8 +30,9 @@ import torch
 import tap
 from tap.family import Candidate, active_set
 from tap.bench import Bench, BenchSettings
-from tap.peers import Method
+from tap.peers import Method, tap_method
 from tap.report import markdown_table
+from tap.runtime import build_schedule
 
 PAPER_HORIZONS = (-4, -3, -2, -1, 0)
 
@@ -79,7 +80,7 @@ REFRESH = {"error": [(0.02, 6), (0.05, 8), (0.1, 10), (0.2, 12)], "change": [(0.
 def grid_methods(configurations: dict[str, dict], intervals: list[int]) -> list[Method]:
     """Each configuration on the fixed grid at each interval."""
     return [
-        Method(name, f"interval={n}", "tap", lambda pipe, c=config, n=n: tap.accelerate(pipe, tap.TAPConfig(interval=n, **c)))
+        tap_method(name, f"interval={n}", tap.TAPConfig(interval=n, **config))
         for name, config in configurations.items()
         for n in intervals
     ]
@@ -90,12 +91,12 @@ def schedule_methods(intervals: list[int]) -> list[Method]:
     methods = []
     for name, config in SCHEDULE_FAMILIES.items():
         for n in intervals:
-            methods.append(Method(f"{name}, fixed grid", f"interval={n}", "tap", lambda pipe, c=config, n=n: tap.accelerate(pipe, tap.TAPConfig(interval=n, **c))))
+            methods.append(tap_method(f"{name}, fixed grid", f"interval={n}", tap.TAPConfig(interval=n, **config)))
         for signal, settings in REFRESH.items():
             for threshold, gap in settings:
                 options = {"signal": signal, "threshold": threshold, "min_gap": 2, "max_gap": gap}
-                methods.append(Method(f"{name}, probe-refresh", f"{signal}>{threshold},max_gap={gap}", "tap",
-                                      lambda pipe, c=config, o=options: tap.accelerate(pipe, tap.TAPConfig(schedule="probe-refresh", schedule_options=o, **c))))
+                methods.append(tap_method(f"{name}, probe-refresh", f"{signal}>{threshold},max_gap={gap}",
+                                          tap.TAPConfig(schedule="probe-refresh", schedule_options=options, **config)))
     return methods
 
 
@@ -128,12 +129,12 @@ def placement_methods(intervals: list[int], bench: Bench) -> list[Method]:
     change = residual_change_profile(bench, "g", 1)
     methods = []
     for n in intervals:
-        count = len([s for s in range(bench.settings.steps) if s == 0 or s % n == 0])
-        methods.append(Method("fixed taylor 1, uniform grid", f"interval={n}", "tap", lambda pipe, n=n: tap.accelerate(pipe, tap.TAPConfig(interval=n))))
+        count = len(build_schedule(tap.TAPConfig(interval=n)).planned_full_steps(bench.settings.steps))
+        methods.append(tap_method("fixed taylor 1, uniform grid", f"interval={n}", tap.TAPConfig(interval=n)))
         for label, weights in (("residual change", change), ("sqrt residual change", np.sqrt(change))):
             steps = placement(weights, count)
-            methods.append(Method(f"fixed taylor 1, placed by {label}", f"{count} asked: {steps}", "tap",
-                                  lambda pipe, steps=steps: tap.accelerate(pipe, tap.TAPConfig(schedule="listed", schedule_options={"steps": steps}))))
+            methods.append(tap_method(f"fixed taylor 1, placed by {label}", f"{count} asked: {steps}",
+                                      tap.TAPConfig(schedule="listed", schedule_options={"steps": steps})))
     return methods
 
 
@@ -184,8 +185,8 @@ def oracle_selection(pipe, adapter, blocks, interval: int, orders: tuple[int, ..
 def oracle_methods(intervals: list[int], bench: Bench) -> list[Method]:
     methods = []
     for n in intervals:
-        methods.append(Method("fixed taylor 1", f"interval={n}", "tap", lambda pipe, n=n: tap.accelerate(pipe, tap.TAPConfig(interval=n))))
-        methods.append(Method("per token taylor 1-2, cosine", f"interval={n}", "tap", lambda pipe, n=n: tap.accelerate(pipe, tap.TAPConfig.preset("token", interval=n))))
+        methods.append(tap_method("fixed taylor 1", f"interval={n}", tap.TAPConfig(interval=n)))
+        methods.append(tap_method("per token taylor 1-2, cosine", f"interval={n}", tap.TAPConfig.preset("token", interval=n)))
         for orders in ((1, 2), (0, 1, 2)):
             methods.append(Method(f"oracle per token, taylor {orders[0]}-{orders[-1]} (true residual; no speedup)", f"interval={n}", "oracle",
                                   lambda pipe, n=n, o=orders: oracle_selection(pipe, bench.adapter, bench.blocks, n, o)))
@@ -213,9 +214,8 @@ def placement_search_methods(intervals: list[int], bench: Bench, in_sample: bool
                 placed = tuner.run({f"interval={n}": {"interval": n}}, {name: config}, keep=1, sweeps=2)
                 listed = tap.TAPConfig.from_dict(placed.config)
                 steps = list(listed.schedule_options.get("steps", ()))
-                methods.append(Method(f"{name}, uniform grid", f"interval={n}", "tap", lambda pipe, c=config, n=n: tap.accelerate(pipe, tap.TAPConfig(interval=n, **c))))
-                methods.append(Method(f"{name}, placed by tap tune on {tuned_on}", f"from interval={n}: {steps}", "tap",
-                                      lambda pipe, c=listed: tap.accelerate(pipe, c)))
+                methods.append(tap_method(f"{name}, uniform grid", f"interval={n}", tap.TAPConfig(interval=n, **config)))
+                methods.append(tap_method(f"{name}, placed by tap tune on {tuned_on}", f"from interval={n}: {steps}", listed))
     return methods
 
 
