@@ -65,15 +65,37 @@ class ProbeRefresh(Schedule):
         return measured > self.threshold
 
 
+def _sorted_steps(value):
+    """A collection of ints becomes a sorted tuple without repeats; anything else is left for the validator."""
+    if isinstance(value, (list, tuple, range, set, frozenset)) and all(isinstance(s, int) and not isinstance(s, bool) for s in value):
+        return tuple(sorted(set(value)))
+    return value
+
+
+def _steps(instance, attribute, value):
+    if not isinstance(value, tuple) or not value or value[0] < 0:
+        raise ConfigError(f"listed schedule: steps must be a non-empty list of step indices >= 0, got {value!r}")
+
+
+def _num_steps(instance, attribute, value):
+    if value is None:
+        return
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ConfigError(f"listed schedule: num_steps must be an int >= 1 or None, got {value!r}")
+    late = [s for s in instance.steps if s >= value]
+    if late:
+        raise ConfigError(f"listed schedule: steps {late} are not below num_steps={value} (steps count from 0)")
+
+
 @attrs.frozen
 class Listed(Schedule):
     """Full steps exactly at ``steps`` (plus the warm-up), e.g. a placement found by ``tap tune`` for one
     model and step count; ``num_steps``, when set, refuses generations with another step count."""
 
     name = "listed"
-    steps: tuple[int, ...] = attrs.field(converter=lambda v: tuple(sorted(set(v))), validator=attrs.validators.min_len(1))
+    steps: tuple[int, ...] = attrs.field(converter=_sorted_steps, validator=_steps)
     warmup: int = attrs.field(default=1, validator=attrs.validators.ge(1))
-    num_steps: int | None = attrs.field(default=None, validator=attrs.validators.optional(attrs.validators.ge(1)))
+    num_steps: int | None = attrs.field(default=None, validator=_num_steps)
 
     @classmethod
     def from_config(cls, config):

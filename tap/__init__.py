@@ -7,49 +7,51 @@ Quick start::
     image = pipe("A").images[0]
     print(tap.stats(pipe))
     tap.disable(pipe)
+
+Names are imported on first use (PEP 562), so ``import tap`` and ``tap --version`` do not import torch.
 """
 
-from tap.hookspecs import hookimpl, hookspec
-from tap.errors import (
-    AlreadyEnabledError,
-    ConfigError,
-    InsufficientHistoryError,
-    PluginConflictError,
-    TAPError,
-    UnknownNameError,
-    UnsupportedModelError,
-)
-from tap.predictor import LinearPredictor, OrderedPredictor, Predictor
-from tap.probe import BlockCall, Probe, ProbeResult
-from tap.distance import Distance, GramStats
-from tap.selector import Selector
-from tap.schedule import Schedule, StepView
-from tap.adapter import Adapter
-from tap.family import Candidate
-from tap.config import PRESETS, TAPConfig
-from tap.plugins import registry as _registry
-from tap.registry import kind_functions
+import importlib
 
 __version__ = "0.1.0"
+__distribution__ = "tap-diffusion"  # the PyPI name: "tap" is taken by an unrelated package
 
-predictor_names, get_predictor, register_predictor, unregister_predictor = kind_functions("predictor", _registry)
-probe_names, get_probe, register_probe, unregister_probe = kind_functions("probe", _registry)
-distance_names, get_distance, register_distance, unregister_distance = kind_functions("distance", _registry)
-selector_names, get_selector, register_selector, unregister_selector = kind_functions("selector", _registry)
-schedule_names, get_schedule, register_schedule, unregister_schedule = kind_functions("schedule", _registry)
-adapter_names, get_adapter, register_adapter, unregister_adapter = kind_functions("adapter", _registry)
+_KINDS = ("predictor", "probe", "distance", "selector", "schedule", "adapter")
+_EXPORTS = {
+    "tap.hookspecs": ("hookimpl", "hookspec"),
+    "tap.errors": (
+        "AlreadyEnabledError", "ConfigError", "InsufficientHistoryError", "PluginConflictError", "TAPError",
+        "UnknownNameError", "UnsupportedModelError",
+    ),
+    "tap.predictor": ("LinearPredictor", "OrderedPredictor", "Predictor"),
+    "tap.probe": ("BlockCall", "Probe", "ProbeResult"),
+    "tap.distance": ("Distance", "GramStats"),
+    "tap.selector": ("Selector",),
+    "tap.schedule": ("Schedule", "StepView"),
+    "tap.adapter": ("Adapter",),
+    "tap.family": ("Candidate",),
+    "tap.config": ("PRESETS", "TAPConfig"),
+    "tap.plugins": tuple(f for k in _KINDS for f in (f"{k}_names", f"get_{k}", f"register_{k}", f"unregister_{k}")),
+    "tap.api": ("TAPHandle", "TAPStats", "accelerate", "disable", "enable", "stats"),
+}
+_MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
+__all__ = sorted(_MODULE_OF)
 
-from tap.api import TAPHandle, TAPStats, accelerate, disable, enable, stats  # noqa: E402  (needs the registry)
 
-__all__ = [
-    "Adapter", "AlreadyEnabledError", "BlockCall", "Candidate", "ConfigError", "Distance", "GramStats",
-    "InsufficientHistoryError", "LinearPredictor", "OrderedPredictor", "PRESETS", "PluginConflictError",
-    "Predictor", "Probe", "ProbeResult", "Schedule", "Selector", "StepView", "TAPConfig", "TAPError",
-    "TAPHandle", "TAPStats", "UnknownNameError", "UnsupportedModelError", "accelerate", "adapter_names",
-    "disable", "distance_names", "enable", "get_adapter", "get_distance", "get_predictor", "get_probe",
-    "get_schedule", "get_selector", "hookimpl", "hookspec", "predictor_names", "probe_names",
-    "register_adapter", "register_distance", "register_predictor", "register_probe", "register_schedule",
-    "register_selector", "schedule_names", "selector_names", "stats", "unregister_adapter",
-    "unregister_distance", "unregister_predictor", "unregister_probe", "unregister_schedule",
-    "unregister_selector",
-]
+def __getattr__(name: str):
+    """Import a public name, or a submodule such as ``tap.plugins``, on first use."""
+    if name in _MODULE_OF:
+        value = getattr(importlib.import_module(_MODULE_OF[name]), name)
+        globals()[name] = value
+        return value
+    try:
+        if not name.startswith("__"):
+            return importlib.import_module(f"{__name__}.{name}")
+    except ModuleNotFoundError as error:
+        if error.name != f"{__name__}.{name}":
+            raise
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

@@ -1,37 +1,51 @@
-"""The ``tap`` command line: ``tap list-plugins``, ``tap generate``."""
+"""The ``tap`` command line: ``tap list-plugins``, ``tap generate``, ``tap bench``, ``tap tune``."""
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import sys
 from pathlib import Path
 
 import tap
-from tap.plugins import BUILTIN_DISTRIBUTION, plugin_infos
+
+# Commands whose modules import torch: (module, function adding the command's parser, help).
+# Only the command being run is imported, so ``tap --version`` and ``tap --help`` answer at once.
+COMMANDS = {
+    "generate": ("tap.generate", "add_generate_command", "generate with full compute and with tap, and compare"),
+    "bench": ("tap.bench", "add_bench_command", "tap against diffusers' cache hooks and cache-dit, side by side"),
+    "tune": ("tap.tune", "add_tune_command", "search tap's configuration for a speed or quality target on your model"),
+}
 
 
 def version_line() -> str:
     """Which package answered: ``tap`` is also the module name of typed-argument-parser."""
-    return f"{BUILTIN_DISTRIBUTION} {tap.__version__} (module tap at {Path(tap.__file__).parent})"
+    return f"{tap.__distribution__} {tap.__version__} (module tap at {Path(tap.__file__).parent})"
 
 
 def list_plugins(args: argparse.Namespace) -> int:
+    """Show every plugin, its error or conflicts; exit 1 when any plugin failed or conflicts."""
+    from tap.plugins import plugin_infos
+
     infos = plugin_infos()
+    failed = any(info.error or info.conflicts for info in infos)
     if args.json:
         print(json.dumps([info.as_dict() for info in infos], indent=2))
-        return 0
+        return int(failed)
     rows = [("PLUGIN", "DISTRIBUTION", "VERSION", "REGISTERED")]
     for info in infos:
         registered = "; ".join(f"{kind}: {', '.join(names)}" for kind, names in sorted(info.registered.items()))
-        rows.append((info.name, info.distribution, info.version, f"ERROR {info.error}" if info.error else registered or "-"))
+        notes = [f"ERROR {info.error}" if info.error else registered or "-", *(f"CONFLICT {c}" for c in info.conflicts)]
+        rows.append((info.name, info.distribution, info.version, "; ".join(notes)))
     widths = [max(len(row[i]) for row in rows) for i in range(3)]
     for row in rows:
         print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[3])
-    return 0
+    return int(failed)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser, with the full options of ``command`` only (the other commands are named, not imported)."""
     parser = argparse.ArgumentParser(prog="tap", description="Token-Adaptive Predictor acceleration for diffusion transformers.")
     parser.add_argument("--version", action="version", version=version_line())
     commands = parser.add_subparsers(dest="command", required=True)
@@ -40,19 +54,18 @@ def build_parser() -> argparse.ArgumentParser:
     listing.add_argument("--json", action="store_true", help="machine-readable output")
     listing.set_defaults(run=list_plugins)
 
-    from tap.bench import add_bench_command
-    from tap.generate import add_generate_command
-    from tap.tune import add_tune_command
-
-    add_generate_command(commands)
-    add_bench_command(commands)
-    add_tune_command(commands)
+    for name, (module, function, help_text) in COMMANDS.items():
+        if name == command:
+            getattr(importlib.import_module(module), function)(commands)
+        else:
+            commands.add_parser(name, help=help_text)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    args = build_parser().parse_args(argv)
+    command = next((arg for arg in argv if not arg.startswith("-")), None)
+    args = build_parser(command).parse_args(argv)
     args.argv = argv
     try:
         return args.run(args)

@@ -9,10 +9,13 @@ from typing import Any, Mapping
 import attrs
 import torch
 
-from tap.errors import ConfigError, UnknownNameError
-from tap.family import Candidate
+from tap.errors import ConfigError, TAPError, UnknownNameError
+from tap.family import MIN_HORIZON, Candidate
 
 CACHE_DTYPES = {"float32": torch.float32, "float64": torch.float64, "bfloat16": torch.bfloat16, "float16": torch.float16}
+# An order-m candidate extrapolates the polynomial through the last m + 1 full steps; above 4 it
+# amplifies the features' noise more than it gains (the paper uses 0..2) and caches that many steps.
+MAX_ORDER = 4
 
 
 def _registered(kind: str):
@@ -27,21 +30,19 @@ def _registered(kind: str):
     return check
 
 
-def _positive_ints(instance, attribute, value):
-    if not value or any(not isinstance(v, int) or isinstance(v, bool) for v in value):
-        raise ConfigError(f"{attribute.name} must be a non-empty tuple of ints, got {value!r}")
+def _as_tuple(value):
+    """Lists and ranges become tuples; anything else is left for the validator to refuse."""
+    return tuple(value) if isinstance(value, (list, tuple, range)) else value
 
 
-def _orders(instance, attribute, value):
-    _positive_ints(instance, attribute, value)
-    if any(v < 0 for v in value):
-        raise ConfigError(f"orders must be >= 0, got {value!r}")
+def _int_tuple(low: int, high: int, why: str):
+    def check(instance, attribute, value):
+        if not isinstance(value, tuple) or not value or any(not isinstance(v, int) or isinstance(v, bool) for v in value):
+            raise ConfigError(f"{attribute.name} must be a non-empty tuple of ints, got {value!r}")
+        if any(not low <= v <= high for v in value):
+            raise ConfigError(f"{attribute.name}={value!r}: each must be in [{low}, {high}] ({why})")
 
-
-def _horizons(instance, attribute, value):
-    _positive_ints(instance, attribute, value)
-    if any(v > 0 for v in value):
-        raise ConfigError(f"horizons are shifts <= 0 from the current step (the paper's k-4..k is -4..0), got {value!r}")
+    return check
 
 
 def _at_least(minimum: int):
@@ -53,17 +54,46 @@ def _at_least(minimum: int):
 
 
 def _candidates(instance, attribute, value):
-    if any(not isinstance(c, Candidate) for c in value):
-        raise ConfigError(f"candidates must be tap.Candidate instances, got {value!r}")
+    if not isinstance(value, tuple) or any(not isinstance(c, Candidate) for c in value):
+        raise ConfigError(f"candidates must be a tuple of tap.Candidate instances, got {value!r}")
 
 
 def _cache_dtype(instance, attribute, value):
-    if value not in CACHE_DTYPES:
+    if not isinstance(value, str) or value not in CACHE_DTYPES:
         raise ConfigError(f"cache_dtype={value!r}; allowed: {sorted(CACHE_DTYPES)}")
 
 
-def _frozen_dict(value: Mapping[str, Any] | None) -> Mapping[str, Any]:
-    return dict(value or {})
+def _as_options(value):
+    """None becomes {}, a mapping a dict; anything else is left for the validator to refuse."""
+    return {} if value is None else dict(value) if isinstance(value, Mapping) else value
+
+
+def _options(instance, attribute, value):
+    if not isinstance(value, dict) or any(not isinstance(key, str) for key in value):
+        raise ConfigError(f"{attribute.name} must be a dict of parameter names to values, got {value!r}")
+
+
+def _has_field(cls: type, name: str) -> bool:
+    return attrs.has(cls) and name in {f.name for f in attrs.fields(cls)}
+
+
+def _blaming(field: str, build):
+    """``build()``, naming the TAPConfig ``field`` in the ConfigError of a plugin that refuses its options."""
+    try:
+        return build()
+    except ConfigError as error:
+        raise ConfigError(f"{field}: {error}") from None
+
+
+def _candidate(data) -> Candidate:
+    """A Candidate from its preset form ``{predictor, params, horizon}``."""
+    from tap.plugins import registry
+    from tap.registry import instantiate
+
+    if not isinstance(data, Mapping) or not isinstance(data.get("predictor"), str) or not isinstance(data.get("params", {}), Mapping):
+        raise ConfigError(f"a candidate must be {{'predictor': name, 'params': {{...}}, 'horizon': int <= 0}}, got {data!r}")
+    name, params = data["predictor"], dict(data.get("params", {}))
+    return Candidate(instantiate("predictor", registry().get("predictor", name).cls, name, params), data.get("horizon", 0))
 
 
 @attrs.frozen
@@ -81,23 +111,36 @@ class TAPConfig:
     warmup: int = attrs.field(default=1, validator=_at_least(1))
     final_full: int = attrs.field(default=0, validator=_at_least(0))
     schedule: str = attrs.field(default="fixed", validator=_registered("schedule"))
-    schedule_options: Mapping[str, Any] = attrs.field(factory=dict, converter=_frozen_dict)
+    schedule_options: Mapping[str, Any] = attrs.field(factory=dict, converter=_as_options, validator=_options)
     predictor: str = attrs.field(default="taylor", validator=_registered("predictor"))
-    predictor_options: Mapping[str, Any] = attrs.field(factory=dict, converter=_frozen_dict)
-    orders: tuple[int, ...] = attrs.field(default=(1,), converter=tuple, validator=_orders)
-    horizons: tuple[int, ...] = attrs.field(default=(0,), converter=tuple, validator=_horizons)
-    candidates: tuple[Candidate, ...] = attrs.field(default=(), converter=tuple, validator=_candidates)
+    predictor_options: Mapping[str, Any] = attrs.field(factory=dict, converter=_as_options, validator=_options)
+    orders: tuple[int, ...] = attrs.field(
+        default=(1,), converter=_as_tuple, validator=_int_tuple(0, MAX_ORDER, "the polynomial order of each candidate; the paper uses 0..2")
+    )
+    horizons: tuple[int, ...] = attrs.field(
+        default=(0,), converter=_as_tuple,
+        validator=_int_tuple(MIN_HORIZON, 0, "shifts <= 0 from the current step; the paper's k-4..k is -4..0"),
+    )
+    candidates: tuple[Candidate, ...] = attrs.field(default=(), converter=_as_tuple, validator=_candidates)
     probe: str = attrs.field(default="modulated-input", validator=_registered("probe"))
     distance: str = attrs.field(default="cosine", validator=_registered("distance"))
     selector: str = attrs.field(default="token", validator=_registered("selector"))
-    selector_options: Mapping[str, Any] = attrs.field(factory=dict, converter=_frozen_dict)
-    adapter: str | None = attrs.field(default=None)
+    selector_options: Mapping[str, Any] = attrs.field(factory=dict, converter=_as_options, validator=_options)
+    adapter: str | None = attrs.field(default=None, validator=attrs.validators.optional(_registered("adapter")))
     cache_dtype: str = attrs.field(default="float32", validator=_cache_dtype)
 
     def __attrs_post_init__(self):
-        if self.adapter is not None:
-            _registered("adapter")(self, attrs.fields(TAPConfig).adapter, self.adapter)
-        self.family()  # refuse bad predictor options now, not mid-generation
+        # Refuse bad plugin options now, not mid-generation.
+        from tap.plugins import registry
+        from tap.registry import instantiate
+
+        self.family()
+        schedule = registry().get("schedule", self.schedule).cls
+        _blaming("schedule_options", lambda: instantiate(
+            "schedule", schedule, self.schedule, dict(self.schedule_options), build=lambda: schedule.from_config(self)
+        ))
+        selector = registry().get("selector", self.selector).cls
+        _blaming("selector_options", lambda: instantiate("selector", selector, self.selector, dict(self.selector_options)))
 
     def family(self) -> tuple[Candidate, ...]:
         """The candidate family: the explicit ``candidates``, else predictor x orders x horizons."""
@@ -108,10 +151,18 @@ class TAPConfig:
 
         cls = registry().get("predictor", self.predictor).cls
         params = dict(self.predictor_options)
-        if "order" in {f.name for f in attrs.fields(cls)} if attrs.has(cls) else False:
-            predictors = [instantiate("predictor", cls, self.predictor, {**params, "order": o}) for o in self.orders]
+        if not _has_field(cls, "order"):
+            predictors = [_blaming("predictor_options", lambda: instantiate("predictor", cls, self.predictor, params))]
+        elif "order" in params:
+            raise ConfigError(
+                f"predictor_options={params!r}: the order of {self.predictor!r} comes from orders={self.orders!r}; "
+                f"set orders=({params['order']!r},) instead"
+            )
         else:
-            predictors = [instantiate("predictor", cls, self.predictor, params)]
+            predictors = [
+                _blaming("predictor_options", lambda: instantiate("predictor", cls, self.predictor, {**params, "order": o}))
+                for o in self.orders
+            ]
         return tuple(Candidate(p, h) for p in predictors for h in self.horizons)
 
     @property
@@ -130,34 +181,37 @@ class TAPConfig:
     def preset(cls, name: str, **overrides) -> TAPConfig:
         """A named configuration (see :data:`PRESETS`) or a preset file saved by :meth:`save`
         (``tap tune`` writes them), with ``overrides`` applied."""
-        if name in PRESETS:
-            return cls(**{**PRESETS[name], **overrides})
-        if name.endswith(".json"):
+        if isinstance(name, str) and name in PRESETS:
+            return cls().replace(**{**PRESETS[name], **overrides})
+        if isinstance(name, (str, Path)) and str(name).endswith(".json"):
             return cls.load(name).replace(**overrides)
         raise ConfigError(f"unknown preset {name!r}; presets: {sorted(PRESETS)}, or a preset file ending in .json")
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-able fields; explicit candidates as {predictor, params, horizon}."""
+        from tap.plugins import registry
+
         data = attrs.asdict(self, recurse=False)
         data["candidates"] = [
-            {"predictor": c.predictor.name, "params": attrs.asdict(c.predictor), "horizon": c.horizon} for c in self.candidates
+            {
+                "predictor": registry().name_of("predictor", type(c.predictor)),
+                "params": attrs.asdict(c.predictor) if attrs.has(type(c.predictor)) else {},
+                "horizon": c.horizon,
+            }
+            for c in self.candidates
         ]
         return {key: list(value) if isinstance(value, tuple) else value for key, value in data.items()}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> TAPConfig:
-        from tap.plugins import registry
-        from tap.registry import instantiate
-
+        """The inverse of :meth:`to_dict`; fields left out keep their defaults."""
+        if not isinstance(data, Mapping):
+            raise ConfigError(f"a preset's config must be an object of TAPConfig fields, got {data!r}")
         data = dict(data)
-        unknown = sorted(set(data) - {f.name for f in attrs.fields(cls)})
-        if unknown:
-            raise ConfigError(f"unknown TAPConfig fields {unknown} in preset")
-        data["candidates"] = tuple(
-            Candidate(instantiate("predictor", registry().get("predictor", c["predictor"]).cls, c["predictor"], c["params"]), c["horizon"])
-            for c in data.get("candidates", ())
-        )
-        return cls(**data)
+        candidates = data.get("candidates") or []
+        if not isinstance(candidates, list):
+            raise ConfigError(f"candidates must be a list of {{'predictor', 'params', 'horizon'}} objects, got {candidates!r}")
+        return cls().replace(**{**data, "candidates": tuple(_candidate(c) for c in candidates)})
 
     def save(self, path) -> None:
         """Write this configuration as a JSON preset file."""
@@ -172,7 +226,10 @@ class TAPConfig:
             raise ConfigError(f"cannot read preset file {str(path)!r}: {error}") from None
         if not isinstance(document, dict) or "config" not in document:
             raise ConfigError(f"{str(path)!r} is not a tap preset file (no 'config' entry)")
-        return cls.from_dict(document["config"])
+        try:
+            return cls.from_dict(document["config"])
+        except TAPError as error:
+            raise type(error)(f"preset file {str(path)!r}: {error}") from None
 
 
 PRESETS: dict[str, dict[str, Any]] = {

@@ -5,7 +5,24 @@ from __future__ import annotations
 import attrs
 import torch
 
+from tap.errors import ConfigError
 from tap.predictor import LinearPredictor, Predictor, describe
+
+# A shift h is used only on steps more than -h steps after the last full step: -16 already needs
+# gaps of 17 steps, far past where predicting pays (the paper's shifts are -4..0).
+MIN_HORIZON = -16
+
+
+def _predictor(instance, attribute, value):
+    if not isinstance(value, Predictor):
+        raise ConfigError(f"Candidate predictor must be a tap.Predictor instance (e.g. tap.get_predictor('taylor')), got {value!r}")
+
+
+def _horizon(instance, attribute, value):
+    if not isinstance(value, int) or isinstance(value, bool) or not MIN_HORIZON <= value <= 0:
+        raise ConfigError(
+            f"Candidate horizon must be an int in [{MIN_HORIZON}, 0] (a shift from the current step), got {value!r}"
+        )
 
 
 @attrs.frozen
@@ -16,8 +33,8 @@ class Candidate:
     full step is inactive at that step.
     """
 
-    predictor: Predictor = attrs.field(validator=attrs.validators.instance_of(Predictor))
-    horizon: int = attrs.field(default=0, validator=[attrs.validators.instance_of(int), attrs.validators.le(0)])
+    predictor: Predictor = attrs.field(validator=_predictor)
+    horizon: int = attrs.field(default=0, validator=_horizon)
 
     @property
     def label(self) -> str:

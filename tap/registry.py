@@ -8,7 +8,7 @@ import attrs
 
 from tap.adapter import Adapter
 from tap.distance import Distance
-from tap.errors import ConfigError, PluginConflictError, UnknownNameError
+from tap.errors import ConfigError, PluginConflictError, TAPError, UnknownNameError
 from tap.predictor import Predictor
 from tap.probe import Probe
 from tap.schedule import Schedule
@@ -28,33 +28,55 @@ RUNTIME_SOURCE = "runtime"
 
 @attrs.frozen
 class Entry:
-    """A registered class and where it came from (a distribution name, or ``runtime``)."""
+    """A registered class, where it came from (a distribution name, or ``runtime``) and which plugin (entry point) added it."""
 
     cls: type
     source: str
+    plugin: str | None = None
+
+    def __str__(self) -> str:
+        return f"{self.source} ({self.cls.__module__}.{self.cls.__qualname__})"
+
+
+def conflict_message(kind: str, name: str, entries: list[Entry]) -> str:
+    times = "twice" if len(entries) == 2 else f"{len(entries)} times"
+    return (
+        f"{kind} name {name!r} is registered {times}: by " + " and by ".join(map(str, entries))
+        + "; uninstall one, or restrict loading with TAP_LOAD_PLUGINS"
+    )
 
 
 class Registry:
-    """kind -> name -> :class:`Entry`; validates classes and refuses duplicate names."""
+    """kind -> name -> :class:`Entry`; validates classes and keeps names registered twice apart as conflicts."""
 
     def __init__(self) -> None:
         self._entries: dict[str, dict[str, Entry]] = {kind: {} for kind in KINDS}
+        self._conflicts: dict[str, dict[str, list[Entry]]] = {kind: {} for kind in KINDS}
 
-    def add(self, kind: str, cls: type, source: str, name: str | None = None) -> str:
+    @staticmethod
+    def checked_name(kind: str, cls: type, source: str, name: str | None = None) -> str:
+        """The name ``cls`` registers under, after checking that it is a ``kind`` class."""
         base = BASES[kind]
         if not (isinstance(cls, type) and issubclass(cls, base)):
-            raise TypeError(f"{source}: a {kind} must be a subclass of tap.{base.__name__}, got {cls!r}")
+            raise ConfigError(f"{source}: a {kind} must be a subclass of tap.{base.__name__}, got {cls!r}")
         name = name or getattr(cls, "name", "")
         if not name or not isinstance(name, str):
-            raise TypeError(f"{source}: {kind} class {cls.__qualname__} has no `name`; set the class attribute")
+            raise ConfigError(f"{source}: {kind} class {cls.__qualname__} has no `name`; set the class attribute or pass name=")
+        return name
+
+    def add(self, kind: str, cls: type, source: str, name: str | None = None, plugin: str | None = None, strict: bool = True) -> str:
+        """Register ``cls``; a name taken by another class raises (``strict``) or is recorded as a conflict."""
+        name = self.checked_name(kind, cls, source, name)
+        entry = Entry(cls, source, plugin)
         existing = self._entries[kind].get(name)
-        if existing is not None and existing.cls is not cls:
-            raise PluginConflictError(
-                f"{kind} name {name!r} is registered twice: by {existing.source} "
-                f"({existing.cls.__module__}.{existing.cls.__qualname__}) and by {source} "
-                f"({cls.__module__}.{cls.__qualname__}); uninstall one, or restrict loading with TAP_LOAD_PLUGINS"
-            )
-        self._entries[kind][name] = Entry(cls, source)
+        rivals = self._conflicts[kind].get(name) or ([existing] if existing is not None and existing.cls is not cls else [])
+        if not rivals:
+            self._entries[kind][name] = entry
+        elif strict:
+            raise PluginConflictError(conflict_message(kind, name, [*rivals, entry]))
+        else:
+            self._entries[kind].pop(name, None)
+            self._conflicts[kind][name] = [*rivals, entry]
         return name
 
     def remove(self, kind: str, name: str) -> None:
@@ -62,6 +84,10 @@ class Registry:
             raise UnknownNameError(f"no {kind} named {name!r} is registered; registered: {self.names(kind)}")
 
     def get(self, kind: str, name: str) -> Entry:
+        if not isinstance(name, str):
+            raise UnknownNameError(f"{kind} names are strings, got {name!r}; registered {kind}s: {', '.join(self.names(kind))}")
+        if name in self._conflicts[kind]:
+            raise PluginConflictError(conflict_message(kind, name, self._conflicts[kind][name]))
         try:
             return self._entries[kind][name]
         except KeyError:
@@ -70,21 +96,38 @@ class Registry:
             ) from None
 
     def names(self, kind: str) -> list[str]:
+        """The usable names (a name in conflict is left out until the conflict is resolved)."""
         return sorted(self._entries[kind])
 
     def entries(self, kind: str) -> dict[str, Entry]:
         return dict(self._entries[kind])
 
+    def name_of(self, kind: str, cls: type) -> str:
+        """The name ``cls`` is registered under: its own ``name`` if registered as that, else an alias."""
+        names = [name for name, entry in self._entries[kind].items() if entry.cls is cls]
+        if not names:
+            raise ConfigError(f"{kind} class {cls.__qualname__} is not registered; register it (tap.register_{kind}) first")
+        return cls.name if getattr(cls, "name", None) in names else names[0]
 
-def instantiate(kind: str, cls: type, name: str, params: dict):
-    """``cls(**params)``, turning a wrong parameter into an error that lists the accepted ones."""
+    def conflicts(self) -> list[tuple[str, list[Entry]]]:
+        """Every name in conflict, as (message, the entries that claim it)."""
+        return [
+            (conflict_message(kind, name, entries), entries)
+            for kind, names in self._conflicts.items() for name, entries in sorted(names.items())
+        ]
+
+
+def instantiate(kind: str, cls: type, name: str, params: dict, build: Callable[[], object] | None = None):
+    """``cls(**params)`` (or ``build()``), turning any error into a ConfigError that names the plugin,
+    the parameters and the accepted ones."""
     try:
-        return cls(**params)
-    except TypeError as error:
-        accepted = [f.name for f in attrs.fields(cls)] if attrs.has(cls) else []
-        raise ConfigError(
-            f"{kind} {name!r} does not accept parameters {sorted(params)}: {error}; accepted: {accepted or 'none'}"
-        ) from None
+        return build() if build is not None else cls(**params)
+    except TAPError:
+        raise
+    except Exception as error:  # attrs validators raise TypeError/ValueError whose extra args are internals
+        reason = error.args[0] if error.args and isinstance(error.args[0], str) else str(error)
+        accepted = [f.name for f in attrs.fields(cls) if f.init] if attrs.has(cls) else []
+        raise ConfigError(f"{kind} {name!r} rejects parameters {params!r}: {reason}; accepted: {accepted or 'none'}") from None
 
 
 def kind_functions(kind: str, registry: Callable[[], Registry]):
@@ -98,7 +141,7 @@ def kind_functions(kind: str, registry: Callable[[], Registry]):
 
     def register(cls: type | None = None, *, name: str | None = None):
         def add(target: type) -> type:
-            registry().add(kind, target, f"{RUNTIME_SOURCE} ({target.__module__})", name)
+            registry().add(kind, target, f"{RUNTIME_SOURCE} ({getattr(target, '__module__', '?')})", name)
             return target
 
         return add if cls is None else add(cls)

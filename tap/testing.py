@@ -1,21 +1,26 @@
-"""Checks that predictor authors run on their own classes (tap runs them on every registered one).
+"""Checks that plugin authors run on their own classes (tap runs them on every registered one).
 
-Example::
+Each check raises AssertionError, and only AssertionError, with a counterexample. Example::
 
     from tap.testing import check_predictor
-    check_predictor(MyPredictor(order=2))   # raises AssertionError with a counterexample
+    check_predictor(MyPredictor(order=2))
 """
 
 from __future__ import annotations
 
-import math
+import contextlib
 
 import torch
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tap.adapter import Adapter
+from tap.distance import Distance, GramStats
 from tap.errors import InsufficientHistoryError
 from tap.predictor import Predictor
+from tap.probe import BlockCall, Probe, ProbeResult
+from tap.schedule import Schedule, StepView
+from tap.selector import Selector
 
 MAX_STEP = 60
 MAX_TARGET_OFFSET = 8
@@ -27,10 +32,33 @@ MAX_TARGET_OFFSET = 8
 RELATIVE_TOLERANCE = 1e-7
 
 
+@contextlib.contextmanager
+def failing_as_assertion(subject, case: str):
+    """Turn any exception but AssertionError into one naming ``subject`` and the ``case`` it failed on."""
+    try:
+        yield
+    except AssertionError:
+        raise
+    except Exception as error:
+        raise AssertionError(f"{subject} raised {type(error).__name__}: {error} ({case})") from error
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def check_declarations(predictor: Predictor) -> None:
+    """Assert that ``history`` is an int in [1, 61] and ``exact_degree`` an int >= 0."""
+    with failing_as_assertion(predictor, "reading history and exact_degree"):
+        history, degree = predictor.history, predictor.exact_degree
+    assert _is_int(history) and 1 <= history <= MAX_STEP + 1, f"{predictor}: history must be an int in [1, {MAX_STEP + 1}], got {history!r}"
+    assert _is_int(degree) and degree >= 0, f"{predictor}: exact_degree must be an int >= 0, got {degree!r}"
+
+
 @st.composite
 def polynomial_cases(draw, predictor: Predictor):
     """(steps, values, target, expected) for a random polynomial of degree <= exact_degree."""
-    count = predictor.history + draw(st.integers(0, 3))
+    count = min(predictor.history + draw(st.integers(0, 3)), MAX_STEP + 1)
     steps = sorted(draw(st.lists(st.integers(0, MAX_STEP), min_size=count, max_size=count, unique=True)))
     target = steps[-1] + draw(st.integers(1, MAX_TARGET_OFFSET))
     degree = draw(st.integers(0, predictor.exact_degree))
@@ -55,38 +83,171 @@ def check_polynomial_exactness(predictor: Predictor, max_examples: int = 200) ->
     Random coefficients, random distinct non-uniform integer step positions in [0, 60], targets
     1..8 steps past the last cached one, random trailing shapes, float64.
     """
+    check_declarations(predictor)
 
-    @settings(max_examples=max_examples, deadline=None, database=None)
+    @settings(max_examples=max_examples, deadline=None, database=None, report_multiple_bugs=False, suppress_health_check=list(HealthCheck))
     @given(polynomial_cases(predictor))
     def check(case):
         steps, values, target, expected = case
-        predicted = predictor.predict(steps, values, target)
-        assert predicted.shape == expected.shape, f"{predictor}: shape {tuple(predicted.shape)} != {tuple(expected.shape)}"
-        scale = 1.0 + float(values.abs().max()) + float(expected.abs().max())
-        error = float((predicted - expected).abs().max())
+        with failing_as_assertion(predictor, f"steps={steps.tolist()}, target={target}"):
+            predicted = predictor.predict(steps, values, target)
+            assert isinstance(predicted, torch.Tensor), f"{predictor}: predict returned {type(predicted).__name__}, not a tensor"
+            assert predicted.shape == expected.shape, f"{predictor}: shape {tuple(predicted.shape)} != {tuple(expected.shape)}"
+            scale = 1.0 + float(values.abs().max()) + float(expected.abs().max())
+            error = float((predicted - expected).abs().max())
         assert error <= RELATIVE_TOLERANCE * scale, (
             f"{predictor} (exact_degree={predictor.exact_degree}) misses a polynomial: steps={steps.tolist()}, "
             f"target={target}, error={error:.3g} > {RELATIVE_TOLERANCE * scale:.3g}"
         )
 
-    check()
+    with failing_as_assertion(predictor, "the polynomial check"):
+        check()
 
 
 def check_insufficient_history(predictor: Predictor) -> None:
     """Assert that predicting from fewer entries than ``history`` raises InsufficientHistoryError."""
+    check_declarations(predictor)
     count = predictor.history - 1
     steps = torch.arange(count, dtype=torch.float64)
-    values = torch.zeros(count, 2)
-    try:
-        predictor.predict(steps, values, float(count + 1))
-    except InsufficientHistoryError:
-        return
+    with failing_as_assertion(predictor, f"predicting from {count} entries"):
+        try:
+            predictor.predict(steps, torch.zeros(count, 2), float(count + 1))
+        except InsufficientHistoryError:
+            return
     raise AssertionError(f"{predictor} accepted {count} entries although it needs {predictor.history}")
 
 
+def check_degrade(predictor: Predictor, max_examples: int = 20) -> None:
+    """Assert that ``degrade(available)``, for each ``available`` below ``history``, returns None or a
+    predictor that needs at most ``available`` entries and reproduces polynomials up to its own degree."""
+    check_declarations(predictor)
+    for available in range(1, predictor.history):
+        with failing_as_assertion(predictor, f"degrade({available})"):
+            degraded = predictor.degrade(available)
+        if degraded is None:
+            continue
+        assert isinstance(degraded, Predictor), f"{predictor}.degrade({available}) returned {degraded!r}, not a tap.Predictor"
+        try:
+            check_declarations(degraded)
+            assert degraded.history <= available, f"it needs {degraded.history} cached steps"
+            check_polynomial_exactness(degraded, max_examples)
+        except AssertionError as error:
+            raise AssertionError(f"{predictor}.degrade({available}) returned {degraded}: {error}") from error
+
+
 def check_predictor(predictor: Predictor, max_examples: int = 200) -> None:
-    """Every check a predictor must pass: polynomial exactness and the history error."""
-    if not math.isfinite(predictor.exact_degree) or predictor.exact_degree < 0:
-        raise AssertionError(f"{predictor}: exact_degree must be >= 0, got {predictor.exact_degree}")
+    """Every check a predictor must pass: polynomial exactness, the history error and ``degrade``."""
+    assert isinstance(predictor, Predictor), f"{predictor!r} is not a tap.Predictor"
     check_polynomial_exactness(predictor, max_examples)
     check_insufficient_history(predictor)
+    check_degrade(predictor, max(1, max_examples // 10))
+
+
+def check_probe(probe: Probe, adapter: Adapter, call: BlockCall) -> None:
+    """Assert that ``probe(adapter, call)`` returns a finite floating h [B, N, D] over the call's image
+    tokens, the same on a second call, with the first block's output exactly when ``runs_first_block``."""
+    assert isinstance(probe, Probe), f"{probe!r} is not a tap.Probe"
+    with failing_as_assertion(probe, "probing the call twice"):
+        result, again = probe(adapter, call), probe(adapter, call)
+        tokens = tuple(adapter.stack_input(call.args, call.kwargs).shape[:2])
+    assert isinstance(result, ProbeResult), f"{probe.name}: returned {type(result).__name__}, not a tap.ProbeResult"
+    h = result.h
+    assert isinstance(h, torch.Tensor) and h.is_floating_point() and h.ndim == 3, f"{probe.name}: h must be a float tensor [B, N, D], got {h!r}"
+    assert tuple(h.shape[:2]) == tokens, f"{probe.name}: h has shape {tuple(h.shape)}, the image tokens are {tokens}"
+    assert bool(torch.isfinite(h).all()), f"{probe.name}: h is not finite"
+    assert torch.equal(h, again.h), f"{probe.name}: a second call gave another h"
+    if probe.runs_first_block:
+        assert result.block_output is not None, f"{probe.name}: runs_first_block is set but no block_output was returned"
+        with failing_as_assertion(probe, "comparing block_output with the block's own output"):
+            same = torch.allclose(adapter.stack_output(result.block_output), adapter.stack_output(call()))
+        assert same, f"{probe.name}: block_output differs from the first block's output"
+    else:
+        assert result.block_output is None, f"{probe.name}: returned a block_output without runs_first_block = True"
+
+
+def check_distance(distance: Distance, seed: int = 0) -> None:
+    """Assert that ``distance`` returns finite losses [C, B, N] on random features, that a prediction
+    equal to the probe scores no worse than any other, and that ``from_gram``, if given, agrees."""
+    assert isinstance(distance, Distance), f"{distance!r} is not a tap.Distance"
+    generator = torch.Generator().manual_seed(seed)
+    cached = torch.randn(3, 2, 5, 8, generator=generator, dtype=torch.float64)  # [H, B, N, D]
+    probe = torch.randn(2, 5, 8, generator=generator, dtype=torch.float64)
+    weights = torch.tensor([[0.0, 0.0, 1.0], [0.0, -1.0, 2.0], [1.0, -3.0, 3.0]], dtype=torch.float64)
+    predicted = torch.einsum("ch,hbnd->cbnd", weights, cached)
+    with failing_as_assertion(distance.name, "losses of 3 candidates, B=2, N=5, D=8, float64"):
+        losses = distance(predicted, probe, cached[-1])
+        exact = distance(torch.cat([probe[None], predicted]), probe, cached[-1])
+        gram = distance.from_gram(weights, GramStats.of(cached, GramStats.gram_of(cached), probe))
+    for name, value, shape in (("losses", losses, (3, 2, 5)), ("losses", exact, (4, 2, 5))):
+        assert isinstance(value, torch.Tensor) and tuple(value.shape) == shape, f"{distance.name}: {name} must have shape {shape}, got {value!r}"
+        assert bool(torch.isfinite(value).all()), f"{distance.name}: {name} are not finite: {value}"
+    assert bool((exact[0] <= exact[1:].min(dim=0).values + 1e-9).all()), (
+        f"{distance.name}: a prediction equal to the probe scored worse than another: {exact[:, 0, 0].tolist()}"
+    )
+    if gram is not None:
+        assert isinstance(gram, torch.Tensor) and gram.shape == losses.shape and torch.allclose(gram, losses), (
+            f"{distance.name}: from_gram gave {gram}, __call__ gave {losses}"
+        )
+
+
+def check_selector(selector: Selector, shape: tuple[int, int] = (2, 16), candidates: int = 3, seed: int = 0) -> None:
+    """Assert that ``select`` returns long indices of ``shape`` into 1..``candidates`` active
+    candidates, and, if it reads losses, picks a candidate whose loss is 0 where the others' are 1."""
+    assert isinstance(selector, Selector), f"{selector!r} is not a tap.Selector"
+
+    def select(losses: torch.Tensor) -> torch.Tensor:
+        count = losses.shape[0]
+        labels = [f"candidate-{i}" for i in range(count)]
+        with failing_as_assertion(selector.name, f"{count} candidates, shape {shape}"):
+            choice = selector.select(losses if selector.needs_losses else None, labels, shape)
+        assert isinstance(choice, torch.Tensor) and choice.dtype == torch.long and tuple(choice.shape) == shape, (
+            f"{selector.name}: must return long indices of shape {shape}, got {choice!r}"
+        )
+        assert bool(((choice >= 0) & (choice < count)).all()), f"{selector.name}: indices outside [0, {count}): {choice.unique().tolist()}"
+        return choice
+
+    generator = torch.Generator().manual_seed(seed)
+    for count in range(1, candidates + 1):
+        select(torch.rand(count, *shape, generator=generator))
+    losses = torch.ones(candidates, *shape)
+    losses[-1] = 0.0
+    choice = select(losses)
+    if selector.needs_losses:
+        assert bool((choice == candidates - 1).all()), f"{selector.name}: did not pick the candidate with loss 0 (the others: 1)"
+
+
+class _Signals:
+    """Probe signals for a schedule check: an error and a change that grow with the steps since the last full one."""
+
+    def __init__(self, since_full: int) -> None:
+        self.value = 0.02 * since_full
+
+    def probe_error(self) -> float:
+        return self.value
+
+    def probe_change(self) -> float:
+        return self.value
+
+
+def check_schedule(schedule: Schedule, num_steps: int = 50) -> None:
+    """Assert that ``is_full`` answers a bool at every step, with the step count known and unknown,
+    and that ``planned_full_steps`` lists what a generation runs in full (None if it uses the probe)."""
+    assert isinstance(schedule, Schedule), f"{schedule!r} is not a tap.Schedule"
+    runs = {}
+    for known in (num_steps, None):
+        full: list[int] = []
+        for step in range(num_steps):
+            last = full[-1] if full else None
+            view = StepView(step, known, last, len(full), _Signals(step - last) if schedule.uses_probe and full else None)
+            with failing_as_assertion(schedule.name, f"is_full at step {step} of {known}, last full step {last}"):
+                decision = schedule.is_full(view)
+            assert isinstance(decision, bool), f"{schedule.name}: is_full returned {decision!r}, not a bool"
+            if not full or decision:  # the runtime always runs the first step in full
+                full.append(step)
+        runs[known] = full
+    with failing_as_assertion(schedule.name, f"planned_full_steps({num_steps})"):
+        planned = schedule.planned_full_steps(num_steps)
+    if schedule.uses_probe:
+        assert planned is None, f"{schedule.name}: uses the probe, so planned_full_steps must be None, got {planned!r}"
+    else:
+        assert planned == runs[num_steps], f"{schedule.name}: planned_full_steps({num_steps}) = {planned}, but it ran {runs[num_steps]}"

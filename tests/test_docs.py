@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tap import hookspecs
+from tap import hookspecs, testing
 
 GUIDE = Path(__file__).resolve().parent.parent / "docs" / "plugins.md"
 TEXT = GUIDE.read_text()
@@ -51,6 +51,14 @@ def test_hook_section_has_an_example(name):
 
 def test_no_documented_hook_is_missing_from_hookspecs():
     assert sorted(set(DOCUMENTED) - set(HOOKSPECS)) == []
+
+
+@pytest.mark.parametrize("kind", ["predictor", "probe", "distance", "selector", "schedule"])
+def test_every_plugin_check_is_documented_with_its_signature(kind):
+    """``tap.testing.check_<kind>`` exists and the guide shows its exact parameters."""
+    parameters = inspect.signature(getattr(testing, f"check_{kind}")).parameters.values()
+    shown = ", ".join(p.name if p.default is p.empty else f"{p.name}={p.default!r}" for p in parameters)
+    assert f"check_{kind}({shown})" in TEXT, f"docs/plugins.md does not show check_{kind}({shown})"
 
 
 def code_blocks() -> list:
