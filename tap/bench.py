@@ -3,8 +3,9 @@
 Protocol: one warm-up generation; full-compute references for every (prompt, seed); then
 ``repeats`` rounds in which every method (full compute included) generates every sample, in an
 order rotated each round; speed is the median round time against full compute's. Quality is
-PSNR/SSIM against the full-compute image of the same seed. Block evaluations are counted with
-forward hooks and FLOPs with ``torch.utils.flop_counter`` on one sample.
+PSNR/SSIM against the full-compute image (or video: the mean over its frames) of the same seed.
+Block evaluations are counted with forward hooks and FLOPs with ``torch.utils.flop_counter`` on
+one sample.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ import contextlib
 import os
 import platform
 import statistics
-import time
 from typing import Callable
 
 import attrs
@@ -22,9 +22,10 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 from tqdm import tqdm
 
+import tap
 from tap.api import find_transformer, resolve_adapter
-from tap.generate import DTYPES, load_pipeline, synchronize
-from tap.metrics import psnr, ssim
+from tap.generate import DTYPES, add_video_options, call_options, check_sizes, check_writable, is_video, load_pipeline, run_pipeline
+from tap.metrics import PSNR_CAP, psnr, ssim
 from tap.peers import (
     Method,
     TimestepTracker,
@@ -55,14 +56,28 @@ class BenchSettings:
     pab: tuple[int, ...] = (2, 4)
     fastercache: tuple[int, ...] = (2, 4)
     cache_dit: tuple[float, ...] = (0.05, 0.1, 0.2, 0.4, 0.8)
+    seacache: tuple[float, ...] = (0.1, 0.25, 0.5, 1.0)  # video pipelines only
     refresh: tuple[float, ...] = (0.05, 0.1, 0.2)  # tap's probe-refresh thresholds
     peers: bool = True
+    frames: int | None = None  # None: the pipeline's default (video pipelines)
+    height: int | None = None
+    width: int | None = None
+
+    def __attrs_post_init__(self):
+        """Refuse bad settings before any model loads."""
+        for name in ("steps", "repeats"):
+            if getattr(self, name) < 1:
+                raise tap.ConfigError(f"--{name} must be >= 1, got {getattr(self, name)}")
+        if not self.prompts or not self.seeds:
+            raise tap.ConfigError("give at least one prompt and one seed")
+        check_sizes(frames=self.frames, height=self.height, width=self.width)
+        tap_methods(list(self.intervals), self.refresh)  # builds, so validates, every tap configuration
 
     @classmethod
     def quick(cls, **overrides) -> BenchSettings:
         """Fewer samples and settings: a few minutes on 2 CPU cores, still tap and two diffusers hooks."""
         base = dict(prompts=("A", "g"), seeds=(0,), repeats=1, intervals=(4, 6, 8), refresh=(0.1,), fbcache=(0.1, 0.3),
-                    magcache=(0.06, 0.24), pab=(), fastercache=(), cache_dit=(0.1, 0.3))
+                    magcache=(0.06, 0.24), pab=(), fastercache=(), cache_dit=(0.1, 0.3), seacache=(0.25, 1.0))
         return cls(**{**base, **overrides})
 
 
@@ -86,7 +101,7 @@ class Record:
 
 @attrs.frozen
 class Measurement:
-    """One method over every sample: images by (prompt, seed), generation seconds, blocks evaluated."""
+    """One method over every sample: [frames, H, W, C] arrays by (prompt, seed), generation seconds, blocks evaluated."""
 
     images: dict
     seconds: float
@@ -168,11 +183,8 @@ def _tensors(value):
             yield from _tensors(item)
 
 
-PSNR_CAP = 100.0  # identical images have infinite PSNR; averages use this cap instead
-
-
 def quality(references: dict, images: dict) -> tuple[float, float]:
-    """Mean PSNR (capped at PSNR_CAP) and SSIM of ``images`` against ``references`` with the same keys."""
+    """Mean PSNR (capped at PSNR_CAP) and SSIM of ``images`` (or videos) against ``references`` with the same keys."""
     return (
         float(np.mean([min(psnr(references[k], v), PSNR_CAP) for k, v in images.items()])),
         float(np.mean([ssim(references[k], v) for k, v in images.items()])),
@@ -187,17 +199,17 @@ class Bench:
         self.progress = progress
         torch.set_grad_enabled(False)
         self.pipe = load_pipeline(settings.model, settings.device, DTYPES[settings.dtype])
-        self.pipe.set_progress_bar_config(disable=True)
+        self.call_options = call_options(self.pipe, num_frames=settings.frames, height=settings.height, width=settings.width)
         self.transformer = find_transformer(self.pipe)
         self.adapter = resolve_adapter(self.transformer, None)
         self.blocks = list(self.adapter.blocks(self.transformer))
         self.samples = [(p, s) for p in settings.prompts for s in settings.seeds]
         self.notes: list[str] = ["LPIPS, ImageReward and CLIP: skipped (their weights are not available locally)."]
 
-    def generate(self, prompt: str, seed: int, steps: int | None = None) -> np.ndarray:
-        generator = torch.Generator(device="cpu").manual_seed(seed)
-        images = self.pipe(prompt=prompt, num_inference_steps=steps or self.settings.steps, generator=generator, output_type="np").images
-        return np.asarray(images[0], dtype=np.float64)
+    def generate(self, prompt: str, seed: int, steps: int | None = None) -> tuple[np.ndarray, float]:
+        """One sample as [frames, H, W, C] and its seconds (see :func:`tap.generate.run_pipeline`)."""
+        s = self.settings
+        return run_pipeline(self.pipe, prompt, steps or s.steps, seed, s.device, "", quiet=True, **self.call_options)
 
     def methods(self) -> list[Method]:
         s = self.settings
@@ -209,7 +221,8 @@ class Bench:
             ratios = calibrate_magcache(self.pipe, lambda: self.generate(*self.samples[0]), s.steps) if s.magcache else None
         except Exception as error:  # calibration is the peer's machinery; report, don't abort the bench
             ratios, self.notes = None, [*self.notes, f"MagCache calibration failed: {error}"]
-        sweeps = {"fbcache": list(s.fbcache), "magcache": list(s.magcache) if ratios else [], "pab": list(s.pab), "fastercache": list(s.fastercache)}
+        sweeps = {"fbcache": list(s.fbcache), "magcache": list(s.magcache) if ratios else [], "pab": list(s.pab), "fastercache": list(s.fastercache),
+                  "seacache": list(s.seacache) if is_video(self.pipe) else []}
         methods += diffusers_methods(self.pipe, s.steps, list(s.intervals), sweeps, tracker, ratios)
         if s.cache_dit:
             if cache_dit_available():
@@ -227,11 +240,8 @@ class Bench:
         try:
             with method.apply(self.pipe):
                 for prompt, seed in self.samples:
-                    synchronize(self.settings.device)
-                    start = time.perf_counter()
-                    images[(prompt, seed)] = self.generate(prompt, seed)
-                    synchronize(self.settings.device)
-                    seconds += time.perf_counter() - start
+                    images[(prompt, seed)], took = self.generate(prompt, seed)
+                    seconds += took
         finally:
             counter.remove()
         return Measurement(images, seconds, counter.calls, counter.full_steps(self.settings.steps))
@@ -327,7 +337,9 @@ def bench_command(args) -> int:
 
     from tap.report import benchmarks_page, markdown_table, pareto_plot, write_json
 
-    overrides = {k: v for k, v in dict(model=args.model, steps=args.steps, device=args.device, dtype=args.dtype, repeats=args.repeats).items() if v is not None}
+    given = dict(model=args.model, steps=args.steps, device=args.device, dtype=args.dtype, repeats=args.repeats,
+                 frames=args.frames, height=args.height, width=args.width)
+    overrides = {k: v for k, v in given.items() if v is not None}
     if args.prompts:
         overrides["prompts"] = tuple(args.prompts)
     if args.seeds:
@@ -337,10 +349,11 @@ def bench_command(args) -> int:
     if args.no_peers:
         overrides["peers"] = False
     settings = BenchSettings.quick(**overrides) if args.quick else BenchSettings(**overrides)
+    out = Path(args.out)
+    for path in (out / "bench.md", Path(args.json) if args.json else out / "bench.json", *([Path(args.doc)] if args.doc else [])):
+        check_writable(path)  # before the model loads
     bench = Bench(settings)
     records = bench.run()
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     meta = {"settings": attrs.asdict(settings), "torch": torch.__version__, "threads": torch.get_num_threads(), "device": device_name(settings.device),
             "notes": bench.notes, "command": "tap " + " ".join(args.argv)}
     write_json(records, Path(args.json) if args.json else out / "bench.json", meta)
@@ -370,6 +383,7 @@ def add_bench_command(commands) -> None:
     parser.add_argument("--device", default=None)
     parser.add_argument("--dtype", default=None, choices=sorted(DTYPES))
     parser.add_argument("--no-peers", action="store_true", help="tap presets only")
+    add_video_options(parser)
     parser.add_argument("--json", default=None, help="where to write the JSON records (default OUT/bench.json)")
     parser.add_argument("--out", default="tap-bench", help="folder for bench.json, bench.md and pareto.png")
     parser.add_argument("--doc", default=None, help="also write a Markdown page (e.g. docs/benchmarks.md) with the table and plot")

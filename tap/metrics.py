@@ -1,27 +1,37 @@
-"""Image quality against the full-compute reference: PSNR and SSIM (scikit-image's implementations)."""
+"""Quality against the full-compute reference: PSNR and SSIM (scikit-image's), averaged over a video's frames."""
 
 from __future__ import annotations
 
 import numpy as np
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
+PSNR_CAP = 100.0  # identical frames have infinite PSNR; averages use this cap instead
 
-def as_float_image(image) -> np.ndarray:
-    """An image as float64 [H, W, C] in [0, 1] from a PIL image or an [H, W(, C)] array in [0, 1]."""
-    raw = np.asarray(image)
+
+def as_frames(media) -> np.ndarray:
+    """float64 [frames, H, W, C] in [0, 1]: a video ([F, H, W, C] array or list of frames) as it is, an image
+    (PIL image or [H, W(, C)] array) as one frame."""
+    raw = np.asarray(media)
     array = raw / 255.0 if np.issubdtype(raw.dtype, np.integer) else raw.astype(np.float64)
-    return array[..., None] if array.ndim == 2 else array
+    if array.ndim == 4:
+        return array
+    return (array[..., None] if array.ndim == 2 else array)[None]
 
 
-def psnr(reference, image) -> float:
-    """Peak signal-to-noise ratio in dB (inf when identical)."""
-    reference, image = as_float_image(reference), as_float_image(image)
-    if np.array_equal(reference, image):
+def psnr(reference, media) -> float:
+    """Peak signal-to-noise ratio in dB, the mean over frames of each frame's (capped at PSNR_CAP); inf when identical."""
+    reference, media = as_frames(reference), as_frames(media)
+    if np.array_equal(reference, media):
         return float("inf")
-    return float(peak_signal_noise_ratio(reference, image, data_range=1.0))
+    return float(np.mean([
+        PSNR_CAP if np.array_equal(r, m) else min(peak_signal_noise_ratio(r, m, data_range=1.0), PSNR_CAP)
+        for r, m in zip(reference, media, strict=True)
+    ]))
 
 
-def ssim(reference, image) -> float:
-    """Structural similarity (Gaussian-free 7x7 window, as scikit-image defaults)."""
-    reference, image = as_float_image(reference), as_float_image(image)
-    return float(structural_similarity(reference, image, data_range=1.0, channel_axis=-1))
+def ssim(reference, media) -> float:
+    """Structural similarity (scikit-image's 7x7 window), the mean over frames."""
+    reference, media = as_frames(reference), as_frames(media)
+    return float(np.mean([
+        structural_similarity(r, m, data_range=1.0, channel_axis=-1) for r, m in zip(reference, media, strict=True)
+    ]))

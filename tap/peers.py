@@ -50,14 +50,23 @@ def tap_methods(intervals: list[int], refresh: tuple[float, ...]) -> list[Method
     return presets + refreshed
 
 
+def denoisers(pipe) -> list[torch.nn.Module]:
+    """The pipeline's transformers: ``transformer`` and, in two-expert pipelines (Wan 2.2 A14B), ``transformer_2``."""
+    return [m for m in (getattr(pipe, "transformer", None), getattr(pipe, "transformer_2", None)) if isinstance(m, torch.nn.Module)]
+
+
 @contextlib.contextmanager
 def diffusers_cache(pipe, config):
-    """``transformer.enable_cache(config)`` for the block, always disabled after."""
-    pipe.transformer.enable_cache(config)
+    """``enable_cache(config)`` on every transformer of the pipeline for the block, always disabled after."""
+    enabled = []
     try:
+        for transformer in denoisers(pipe):
+            transformer.enable_cache(config)
+            enabled.append(transformer)
         yield None
     finally:
-        pipe.transformer.disable_cache()
+        for transformer in enabled:
+            transformer.disable_cache()
 
 
 class TimestepTracker:
@@ -99,6 +108,7 @@ def diffusers_methods(pipe, steps: int, intervals: list[int], thresholds: dict[s
         FirstBlockCacheConfig,
         MagCacheConfig,
         PyramidAttentionBroadcastConfig,
+        SeaCacheConfig,
         TaylorSeerCacheConfig,
     )
 
@@ -118,6 +128,8 @@ def diffusers_methods(pipe, steps: int, intervals: list[int], thresholds: dict[s
     for skip in thresholds["fastercache"]:
         config = lambda s=int(skip): FasterCacheConfig(spatial_attention_block_skip_range=s, spatial_attention_timestep_skip_range=(-1, 950), current_timestep_callback=timestep, is_guidance_distilled=True, tensor_format="BCHW")
         methods.append(Method("diffusers-fastercache", f"skip={int(skip)}", "diffusers", lambda pipe, c=config: diffusers_cache(pipe, c())))
+    for t in thresholds["seacache"]:  # video transformers (built in: Wan text-to-video, Cosmos 3)
+        methods.append(Method("diffusers-seacache", f"threshold={t}", "diffusers", lambda pipe, t=t: diffusers_cache(pipe, SeaCacheConfig(threshold=t))))
     return methods
 
 
@@ -134,12 +146,15 @@ def cache_dit_dbcache(pipe, blocks: list[torch.nn.Module], steps: int, threshold
     """cache-dit's DBCache (first block computed every step, residual threshold), optionally with its TaylorSeer calibrator."""
     import cache_dit
 
-    # cache-dit wants the transformer's own block lists (it finds them by attribute name).
-    lists = [m for m in pipe.transformer.children() if isinstance(m, torch.nn.ModuleList) and any(b in blocks for b in m)]
-    adapter = cache_dit.BlockAdapter(
-        pipe=pipe, transformer=pipe.transformer, blocks=lists,
-        forward_pattern=[cache_dit.ForwardPattern.Pattern_1] * len(lists), check_forward_pattern=True,
-    )
+    # cache-dit's own adapter for the pipelines it knows (Wan's blocks return the video tokens only, both experts);
+    # else the transformer's own block lists (it finds them by attribute name) in FLUX's block pattern.
+    adapter = cache_dit.BlockAdapterRegister.get_adapter(pipe)
+    if adapter is None:
+        lists = [m for m in pipe.transformer.children() if isinstance(m, torch.nn.ModuleList) and any(b in blocks for b in m)]
+        adapter = cache_dit.BlockAdapter(
+            pipe=pipe, transformer=pipe.transformer, blocks=lists,
+            forward_pattern=[cache_dit.ForwardPattern.Pattern_1] * len(lists), check_forward_pattern=True,
+        )
     config = cache_dit.DBCacheConfig(Fn_compute_blocks=1, Bn_compute_blocks=0, residual_diff_threshold=threshold, max_warmup_steps=1, num_inference_steps=steps)
     calibrator = cache_dit.TaylorSeerCalibratorConfig(taylorseer_order=1) if taylorseer else None
     with contextlib.redirect_stdout(io.StringIO()):

@@ -64,6 +64,7 @@ def pareto_plot(records, path: Path, title: str) -> None:
 def benchmarks_page(records, meta: dict, plot: str) -> str:
     """A Markdown page with the exact command, the settings, the table, the plot and the notes."""
     settings = meta["settings"]
+    sizes = ", ".join(f"{settings[k]} {k}" for k in ("frames", "height", "width") if settings.get(k) is not None)
     lines = [
         "# Benchmarks",
         "",
@@ -71,14 +72,14 @@ def benchmarks_page(records, meta: dict, plot: str) -> str:
         "",
         f"Command: `{meta['command']}`",
         "",
-        f"Model `{settings['model']}`, {settings['steps']} steps, prompts {list(settings['prompts'])}, seeds "
+        f"Model `{settings['model']}`, {settings['steps']} steps{', ' + sizes if sizes else ''}, prompts {list(settings['prompts'])}, seeds "
         f"{list(settings['seeds'])}, {meta.get('device', settings['device'])} {settings['dtype']}, {meta['threads']} torch threads, "
         f"torch {meta['torch']}, median of {settings['repeats']} timing round(s).",
         "",
         "Columns: full steps per generation (steps in which every block ran, for every method); "
         "wall-clock speedup against full compute in the same process; block evals and FLOPs as "
-        "a share of full compute's; PSNR and SSIM against the full-compute image of the same seed "
-        "(mean over samples); tensor memory held by the method's cache.",
+        "a share of full compute's; PSNR and SSIM against the full-compute image or video of the same seed "
+        "(mean over frames and samples); tensor memory held by the method's cache.",
         "",
         markdown_table(records),
         f"![PSNR against speedup]({plot})",
