@@ -3,32 +3,52 @@
 from __future__ import annotations
 
 import contextlib
+import functools
+import warnings
 from typing import Any
 
 import attrs
 import torch
 
 from tap.adapter import DOCS_PAGE, Adapter
+from tap.clock import StepClock
+from tap.compile import CompileTakeover, called_from_compiled_wrapper, compiler_of, is_compiled_wrapper, unwrap
 from tap.config import TAPConfig
+from tap.conflicts import refuse_other_caches
 from tap.errors import AlreadyEnabledError, ConfigError, TAPError, UnsupportedModelError
-from tap.hooks import install, uninstall
+from tap.hooks import block_hooks, install, uninstall
 from tap.plugins import registry
 from tap.registry import instantiate
 from tap.runtime import Runtime
 
 HANDLE_ATTRIBUTE = "_tap_handle"
+DENOISER_PREFIX = "transformer"  # a pipeline's denoisers: transformer, transformer_2, ...
+
+
+def find_denoisers(target: Any) -> dict[str, torch.nn.Module]:
+    """Every transformer a pipeline holds (``transformer``, ``transformer_2``, ...), or the module itself."""
+    if isinstance(target, torch.nn.Module):
+        return {DENOISER_PREFIX: target}
+    components = getattr(target, "components", None)
+    if not isinstance(components, dict):
+        raise ConfigError(
+            f"tap.enable takes a diffusers pipeline or a transformer module (torch.nn.Module), got {type(target).__name__}"
+        )
+    found = {name: module for name, module in components.items() if name.startswith(DENOISER_PREFIX) and module is not None}
+    if not found:
+        raise ConfigError(
+            f"pipeline {type(target).__name__} has no transformer to accelerate (its components: "
+            f"{', '.join(f'{name}={type(module).__name__}' for name, module in components.items())})"
+        )
+    wrong = {name: type(module).__name__ for name, module in found.items() if not isinstance(module, torch.nn.Module)}
+    if wrong:
+        raise ConfigError(f"pipeline {type(target).__name__} holds denoisers that are not torch modules: {wrong}")
+    return found
 
 
 def find_transformer(target: Any) -> torch.nn.Module:
-    """The denoiser of a pipeline (its ``transformer``), or the module itself."""
-    transformer = getattr(target, "transformer", None)
-    if isinstance(transformer, torch.nn.Module):
-        return transformer
-    if isinstance(target, torch.nn.Module):
-        return target
-    raise TypeError(
-        f"tap.enable takes a diffusers pipeline with a `transformer` or a transformer module, got {type(target).__name__}"
-    )
+    """The (first) denoiser of a pipeline, or the module itself, without a ``torch.compile`` wrapper."""
+    return unwrap(next(iter(find_denoisers(target).values())))
 
 
 def resolve_adapter(transformer: torch.nn.Module, name: str | None) -> Adapter:
@@ -54,22 +74,14 @@ def resolve_adapter(transformer: torch.nn.Module, name: str | None) -> Adapter:
     )
 
 
-def _step_count_reader(target: Any):
-    scheduler = getattr(target, "scheduler", None)
-
-    def num_steps() -> int | None:
-        timesteps = getattr(scheduler, "timesteps", None)
-        return len(timesteps) if timesteps is not None else None
-
-    return num_steps
-
-
 @attrs.frozen
 class TAPStats:
     """What tap did in the last generation (summed over cache contexts such as cond/uncond).
 
     ``blocks_avoided``: share of transformer-block evaluations skipped; ``candidate_share``:
-    share of predicted tokens that used each candidate; ``cache_bytes``: the most memory the cache held.
+    share of predicted tokens that used each candidate; ``cache_bytes``: the most memory the cache
+    held. For a pipeline with several denoisers (Wan 2.2's two experts) the figures cover them all
+    and ``denoisers`` has each one's own.
     """
 
     steps: int
@@ -80,6 +92,7 @@ class TAPStats:
     candidate_share: dict[str, float]
     cache_bytes: int
     contexts: tuple[str, ...]
+    denoisers: dict[str, TAPStats] = attrs.field(factory=dict)
 
     @property
     def blocks_avoided(self) -> float:
@@ -87,85 +100,203 @@ class TAPStats:
         return self.blocks_skipped / total if total else 0.0
 
     def as_dict(self) -> dict:
-        return {**attrs.asdict(self), "blocks_avoided": self.blocks_avoided}
+        return {
+            **attrs.asdict(self, recurse=False),
+            "denoisers": {name: stats.as_dict() for name, stats in self.denoisers.items()},
+            "blocks_avoided": self.blocks_avoided,
+        }
 
 
-class TAPHandle:
-    """tap enabled on one transformer: its config, runtime and a way back."""
+COUNTED = ("steps", "full_steps", "predicted_steps", "blocks_run", "blocks_skipped", "cache_bytes")
 
-    def __init__(self, transformer: torch.nn.Module, config: TAPConfig, runtime: Runtime, created: list) -> None:
-        self.transformer = transformer
-        self.config = config
+
+def _stats_of(states: list, labels: list[str], contexts: tuple[str, ...], denoisers: dict[str, TAPStats] | None = None) -> TAPStats:
+    """Counters of these generation states summed, candidate tokens turned into shares."""
+    tokens = torch.zeros(len(labels), dtype=torch.float64)
+    for state in states:
+        if state.counters.candidate_tokens is not None:
+            tokens += state.counters.candidate_tokens.to("cpu", torch.float64)
+    total = float(tokens.sum())
+    share = {label: float(n) / total for label, n in zip(labels, tokens.tolist()) if n} if total else {}
+    counted = {field: sum(getattr(state.counters, field) for state in states) for field in COUNTED}
+    return TAPStats(**counted, candidate_share=share, contexts=contexts, denoisers=denoisers or {})
+
+
+class Denoiser:
+    """tap on one transformer of a pipeline: its runtime, and what was changed on it, to undo."""
+
+    def __init__(self, name: str, module: torch.nn.Module, runtime: Runtime) -> None:
+        self.name = name
+        self.transformer = unwrap(module)
         self.runtime = runtime
-        self._created = created
-
-    def reset(self) -> None:
-        """Start a new generation on the next call (for hand-written sampling loops)."""
-        self.runtime.reset()
+        self.created: list[torch.nn.Module] = []
+        self.compiles = CompileTakeover()
+        self.wrapper_taken = False  # whether a torch.compile wrapper around the transformer was taken over
 
     def stats(self) -> TAPStats:
         states = self.runtime.states.states()
-        labels = [c.label for c in self.runtime.family]
-        tokens = torch.zeros(len(labels), dtype=torch.float64)
-        for state in states.values():
-            if state.counters.candidate_tokens is not None:
-                tokens += state.counters.candidate_tokens.to("cpu", torch.float64)
-        total = float(tokens.sum())
-        share = {label: float(n) / total for label, n in zip(labels, tokens.tolist()) if n} if total else {}
-        total_of = lambda field: sum(getattr(s.counters, field) for s in states.values())  # noqa: E731
-        return TAPStats(
-            steps=total_of("steps"),
-            full_steps=total_of("full_steps"),
-            predicted_steps=total_of("predicted_steps"),
-            blocks_run=total_of("blocks_run"),
-            blocks_skipped=total_of("blocks_skipped"),
-            candidate_share=share,
-            cache_bytes=total_of("cache_bytes"),
-            contexts=tuple(states),
-        )
+        return _stats_of(list(states.values()), [c.label for c in self.runtime.family], tuple(states))
+
+    # -- compile -----------------------------------------------------------------------------------
+    def take_compiles(self, module: torch.nn.Module) -> None:
+        """Compile the blocks' bodies as the transformer (or its wrapper, or its blocks) was compiled."""
+        hooks = block_hooks(self.runtime.blocks)
+        for candidate in dict.fromkeys([module, self.transformer]):
+            compiler = self.compiles.take(candidate)
+            if compiler is not None:
+                self.wrapper_taken |= is_compiled_wrapper(candidate)
+                self._compile_blocks(hooks, compiler)
+        for hook, block in zip(hooks, self.runtime.blocks):
+            compiler = self.compiles.take(block)
+            if compiler is not None:
+                hook.compile_body(compiler)
+        self.compiles.intercept(self.transformer, lambda compiler: self._compile_blocks(hooks, compiler))
+        for hook, block in zip(hooks, self.runtime.blocks):
+            self.compiles.intercept(block, hook.compile_body)
+
+    @staticmethod
+    def _compile_blocks(hooks, compiler) -> None:
+        for hook in hooks:
+            hook.compile_body(compiler)
+
+    def take_new_wrapper(self, module: Any) -> None:
+        """A ``torch.compile`` wrapper set as the pipeline's denoiser after tap.enable: take it over too."""
+        if is_compiled_wrapper(module) and module._orig_mod is self.transformer and not self.wrapper_taken:
+            self._compile_blocks(block_hooks(self.runtime.blocks), self.compiles.take(module))
+            self.wrapper_taken = True
+
+    # -- per generation ----------------------------------------------------------------------------
+    def check(self, pipeline: Any) -> None:
+        """At the first call of each generation: no other cache was added, compile wrappers are taken over."""
+        refuse_other_caches(self.name, self.transformer, [self.transformer, *self.runtime.blocks])
+        if pipeline is not None:
+            self.take_new_wrapper(getattr(pipeline, self.name, None))
+        if called_from_compiled_wrapper() and not self.wrapper_taken:
+            raise TAPError(
+                f"{self.name} is called through a torch.compile wrapper made after tap.enable, whose settings tap "
+                "cannot see; give the compiled module to tap instead: tap.disable(transformer); "
+                "tap.enable(torch.compile(transformer)) (or set it as pipe.transformer and enable tap on the pipeline)"
+            )
 
     def disable(self) -> None:
-        """Remove every hook; the transformer's forward is the original again."""
-        uninstall(self.transformer, self.runtime.blocks, self._created)
+        self.compiles.restore()
+        uninstall(self.transformer, self.runtime.blocks, self.created)
         self.runtime.reset()
-        if getattr(self.transformer, HANDLE_ATTRIBUTE, None) is self:
-            delattr(self.transformer, HANDLE_ATTRIBUTE)
+        self.wrapper_taken = False
 
 
-def enable(target: Any, config: TAPConfig | None = None, *, preset: str | None = None, **overrides) -> TAPHandle:
-    """Accelerate a pipeline (or its transformer) with tap; returns a :class:`TAPHandle`.
+class TAPHandle:
+    """tap enabled on a pipeline's denoisers (or one transformer): its config, runtimes and a way back."""
 
-    ``preset`` names a preset or a preset file (``tap tune`` writes them) instead of ``config``;
-    ``overrides`` change single fields, e.g. ``tap.enable(pipe, interval=4)``. Everything is
-    validated before the model is touched.
-    """
-    transformer = find_transformer(target)
-    if config is not None and not isinstance(config, TAPConfig):
-        raise ConfigError(f"config must be a tap.TAPConfig, got {type(config).__name__}")
-    if config is not None and preset is not None:
-        raise ConfigError("give either config or preset, not both")
-    config = TAPConfig.preset(preset) if preset is not None else (config or TAPConfig())
-    config = config.replace(**overrides) if overrides else config
+    def __init__(self, config: TAPConfig, denoisers: dict[str, Denoiser]) -> None:
+        self.config = config
+        self.denoisers = denoisers
+
+    @property
+    def _primary(self) -> Denoiser:
+        return next(iter(self.denoisers.values()))
+
+    @property
+    def transformer(self) -> torch.nn.Module:
+        """The (first) accelerated transformer."""
+        return self._primary.transformer
+
+    @property
+    def runtime(self) -> Runtime:
+        """The (first) transformer's runtime."""
+        return self._primary.runtime
+
+    def reset(self) -> None:
+        """Start a new generation on the next call (for hand-written sampling loops)."""
+        for denoiser in self.denoisers.values():
+            denoiser.runtime.reset()
+
+    def stats(self) -> TAPStats:
+        each = {name: denoiser.stats() for name, denoiser in self.denoisers.items()}
+        states = [state for denoiser in self.denoisers.values() for state in denoiser.runtime.states.states().values()]
+        contexts = tuple(dict.fromkeys(context for stats in each.values() for context in stats.contexts))
+        return _stats_of(states, [c.label for c in self.runtime.family], contexts, each)
+
+    def disable(self) -> None:
+        """Remove every hook and compile takeover; each transformer's forward is the original again."""
+        for denoiser in self.denoisers.values():
+            denoiser.disable()
+            if getattr(denoiser.transformer, HANDLE_ATTRIBUTE, None) is self:
+                delattr(denoiser.transformer, HANDLE_ATTRIBUTE)
+
+
+def _prepare(name: str, module: torch.nn.Module, config: TAPConfig, clock: StepClock) -> Denoiser:
+    """Everything checked and built for one denoiser, nothing changed on it yet."""
+    transformer = unwrap(module)
     if getattr(transformer, HANDLE_ATTRIBUTE, None) is not None:
         raise AlreadyEnabledError(f"tap is already enabled on this {type(transformer).__name__}; call tap.disable first")
     adapter = resolve_adapter(transformer, config.adapter)
     blocks = list(adapter.blocks(transformer))
     if not blocks:
         raise UnsupportedModelError(f"adapter {adapter.name!r} found no blocks in {type(transformer).__name__}")
-    runtime = Runtime(adapter, blocks, config, _step_count_reader(target))
-    created = install(transformer, runtime)
-    handle = TAPHandle(transformer, config, runtime, created)
-    setattr(transformer, HANDLE_ATTRIBUTE, handle)
+    refuse_other_caches(name, transformer, transformer.modules())
+    for compiled in (module, transformer, *blocks):
+        compiler_of(compiled)  # refuses a compile whose settings cannot be read, before anything changes
+    return Denoiser(name, module, Runtime(adapter, blocks, config, clock))
+
+
+def _supported(denoisers: dict[str, torch.nn.Module], config: TAPConfig) -> dict[str, torch.nn.Module]:
+    """The denoisers an adapter supports; a pipeline whose other denoisers no adapter knows gets a warning."""
+    if len(denoisers) == 1:
+        return denoisers
+    supported, skipped = {}, []
+    for name, module in denoisers.items():
+        try:
+            resolve_adapter(unwrap(module), config.adapter)
+            supported[name] = module
+        except UnsupportedModelError:
+            skipped.append(f"{name} ({type(unwrap(module)).__name__})")
+    if not supported:
+        return dict([next(iter(denoisers.items()))])  # let the first one's error speak
+    if skipped:
+        warnings.warn(f"tap accelerates {', '.join(supported)} but no adapter supports {', '.join(skipped)}", stacklevel=3)
+    return supported
+
+
+def enable(target: Any, config: TAPConfig | None = None, *, preset: str | None = None, **overrides) -> TAPHandle:
+    """Accelerate a pipeline (every transformer it holds) or a transformer with tap; returns a :class:`TAPHandle`.
+
+    ``preset`` names a preset or a preset file (``tap tune`` writes them) instead of ``config``;
+    ``overrides`` change single fields, e.g. ``tap.enable(pipe, interval=4)``. Everything is
+    validated before the model is touched. Compiled models (regionally, in place or with
+    ``torch.compile``) keep their compiled blocks, in either order of compiling and enabling.
+    """
+    modules = find_denoisers(target)
+    if config is not None and not isinstance(config, TAPConfig):
+        raise ConfigError(f"config must be a tap.TAPConfig, got {type(config).__name__}")
+    if config is not None and preset is not None:
+        raise ConfigError("give either config or preset, not both")
+    config = TAPConfig.preset(preset) if preset is not None else (config or TAPConfig())
+    config = config.replace(**overrides) if overrides else config
+    pipeline = None if isinstance(target, torch.nn.Module) else target
+    clock = StepClock(getattr(pipeline, "scheduler", None))
+    denoisers = {name: _prepare(name, module, config, clock) for name, module in _supported(modules, config).items()}
+    handle = TAPHandle(config, denoisers)
+    try:
+        for name, denoiser in denoisers.items():
+            denoiser.created = install(denoiser.transformer, denoiser.runtime, functools.partial(denoiser.check, pipeline))
+            denoiser.take_compiles(modules[name])
+            setattr(denoiser.transformer, HANDLE_ATTRIBUTE, handle)
+    except BaseException:
+        handle.disable()
+        raise
     return handle
 
 
 def handle_of(target: Any) -> TAPHandle:
+    """The handle of tap on a pipeline, transformer (compiled or not) or handle."""
     if isinstance(target, TAPHandle):
         return target
-    handle = getattr(find_transformer(target), HANDLE_ATTRIBUTE, None)
-    if handle is None:
-        raise TAPError(f"tap is not enabled on this {type(target).__name__}")
-    return handle
+    for module in find_denoisers(target).values():
+        handle = getattr(unwrap(module), HANDLE_ATTRIBUTE, None)
+        if handle is not None:
+            return handle
+    raise TAPError(f"tap is not enabled on this {type(target).__name__}")
 
 
 def disable(target: Any) -> None:

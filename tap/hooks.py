@@ -1,10 +1,20 @@
-"""Wiring the runtime into a transformer with diffusers' own hook registry (reversible, composable)."""
+"""Wiring the runtime into a transformer with diffusers' own hook registry (reversible, composable).
+
+tap's hooks are kept out of ``torch.compile`` (they decide in Python, per step); the blocks'
+bodies are compiled instead (see :mod:`tap.compile`). accelerate's offload hooks wrap a
+module's ``forward`` and, under model CPU offload, are removed and put back around every
+pipeline call; tap therefore sits beneath them, where that round trip leaves it in place.
+"""
 
 from __future__ import annotations
+
+import contextlib
+from typing import Callable
 
 import torch
 from diffusers.hooks import HookRegistry, ModelHook
 
+from tap.compile import Compiler
 from tap.probe import BlockCall
 from tap.runtime import Runtime
 
@@ -16,18 +26,22 @@ class TransformerHook(ModelHook):
     """Counts transformer calls as steps and leaves a clean state when a call raises.
 
     It holds the runtime's StateManager, so ``transformer.cache_context(name)`` switches context.
+    ``on_generation`` runs at the first call of each generation (checks that need not run per step).
     """
 
     _is_stateful = True
 
-    def __init__(self, runtime: Runtime) -> None:
+    def __init__(self, runtime: Runtime, on_generation: Callable[[], None]) -> None:
         super().__init__()
         self.runtime = runtime
         self.states = runtime.states
+        self.on_generation = on_generation
 
+    @torch.compiler.disable
     def new_forward(self, module, *args, **kwargs):
-        self.runtime.begin_step(args, kwargs)
         try:
+            if self.runtime.begin_step(args, kwargs):
+                self.on_generation()
             return self.fn_ref.original_forward(*args, **kwargs)
         except BaseException:
             self.runtime.abort()
@@ -41,14 +55,19 @@ class TransformerHook(ModelHook):
 
 class BlockHook(ModelHook):
     """First block: let the runtime decide the step. Others: pass through when skipping; the last
-    block reports f(x) on full steps."""
+    block reports f(x) on full steps. ``body`` is the block's forward, compiled when the user compiled."""
 
     def __init__(self, runtime: Runtime, first: bool, last: bool) -> None:
         super().__init__()
         self.runtime, self.first, self.last = runtime, first, last
+        self.body: Callable | None = None
 
+    def compile_body(self, compiler: Compiler) -> None:
+        self.body = compiler(self.fn_ref.original_forward)
+
+    @torch.compiler.disable
     def new_forward(self, module, *args, **kwargs):
-        run = self.fn_ref.original_forward
+        run = self.body or self.fn_ref.original_forward
         if self.first:
             return self.runtime.enter(BlockCall(module, run, args, kwargs))
         skipped = self.runtime.passthrough(args, kwargs)
@@ -60,18 +79,39 @@ class BlockHook(ModelHook):
         return output
 
 
+def _wrapped_by_accelerate(module: torch.nn.Module) -> bool:
+    outer = getattr(module.__dict__.get("forward"), "func", None)
+    return hasattr(module, "_hf_hook") and hasattr(module, "_old_forward") and getattr(outer, "__module__", "") == "accelerate.hooks"
+
+
+@contextlib.contextmanager
+def _beneath_accelerate(module: torch.nn.Module):
+    """Let the hook registry edit the forward that accelerate's hook calls rather than the hook itself."""
+    if not _wrapped_by_accelerate(module):
+        yield
+        return
+    outer = module.forward
+    module.forward = module._old_forward
+    try:
+        yield
+    finally:
+        module._old_forward = module.forward
+        module.forward = outer
+
+
 def _hook(module: torch.nn.Module, hook: ModelHook, name: str, created: list) -> None:
     if not hasattr(module, "_diffusers_hook"):
         created.append(module)
-    HookRegistry.check_if_exists_or_initialize(module).register_hook(hook, name)
+    with _beneath_accelerate(module):
+        HookRegistry.check_if_exists_or_initialize(module).register_hook(hook, name)
 
 
-def install(transformer: torch.nn.Module, runtime: Runtime) -> list[torch.nn.Module]:
+def install(transformer: torch.nn.Module, runtime: Runtime, on_generation: Callable[[], None]) -> list[torch.nn.Module]:
     """Hook the transformer and its blocks; all or nothing. Returns the modules given a new registry."""
     created: list[torch.nn.Module] = []
     blocks = runtime.blocks
     try:
-        _hook(transformer, TransformerHook(runtime), TRANSFORMER_HOOK, created)
+        _hook(transformer, TransformerHook(runtime, on_generation), TRANSFORMER_HOOK, created)
         for index, block in enumerate(blocks):
             _hook(block, BlockHook(runtime, first=index == 0, last=index == len(blocks) - 1), BLOCK_HOOK, created)
     except BaseException:
@@ -81,12 +121,17 @@ def install(transformer: torch.nn.Module, runtime: Runtime) -> list[torch.nn.Mod
     return created
 
 
+def block_hooks(blocks: list[torch.nn.Module]) -> list[BlockHook]:
+    return [block._diffusers_hook.get_hook(BLOCK_HOOK) for block in blocks]
+
+
 def uninstall(transformer: torch.nn.Module, blocks: list[torch.nn.Module], created: list[torch.nn.Module]) -> None:
     """Remove tap's hooks; modules that had no hook registry before tap get back their plain forward."""
     for module, name in [(transformer, TRANSFORMER_HOOK), *((b, BLOCK_HOOK) for b in blocks)]:
         registry = getattr(module, "_diffusers_hook", None)
         if registry is not None:
-            registry.remove_hook(name, recurse=False)
+            with _beneath_accelerate(module):
+                registry.remove_hook(name, recurse=False)
     for module in created:
         if not module._diffusers_hook.hooks:
             del module._diffusers_hook

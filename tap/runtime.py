@@ -10,11 +10,13 @@ weights as one weighted sum. The adapter's hooks call :meth:`Runtime.enter` at t
 from __future__ import annotations
 
 import functools
-from typing import Any, Callable
+from typing import Any
 
 import attrs
 import torch
 
+from tap.adapter import argument
+from tap.clock import StepClock
 from tap.config import TAPConfig
 from tap.distance import GramStats
 from tap.family import ActiveSet, active_set
@@ -82,7 +84,7 @@ def build_schedule(config: TAPConfig) -> Schedule:
 class Runtime:
     """Owns the plugins chosen by a :class:`TAPConfig` and the per-context generation state."""
 
-    def __init__(self, adapter, blocks: list[torch.nn.Module], config: TAPConfig, num_steps: Callable[[], int | None]):
+    def __init__(self, adapter, blocks: list[torch.nn.Module], config: TAPConfig, clock: StepClock):
         plugins = registry()
 
         def build(kind: str, name: str, params=None):
@@ -98,25 +100,39 @@ class Runtime:
         self.selector = build("selector", config.selector, config.selector_options)
         self.schedule = build_schedule(config)
         self.cache_dtype = config.torch_cache_dtype
-        self.num_steps = num_steps
+        self.clock = clock
         self.states = ContextStates()
         self._active_sets: dict[tuple, DeviceActiveSet] = {}
 
     # -- per call of the transformer -------------------------------------------------------------
-    def begin_step(self, args: tuple, kwargs: dict) -> None:
-        """Count a transformer call; a timestep that jumps back up or a new shape starts a new generation."""
+    def begin_step(self, args: tuple, kwargs: dict) -> bool:
+        """Count a transformer call; True when it starts a new generation.
+
+        A generation ends when the sampler starts a new run, its step index does not move forward,
+        the latent shape changes, or (when no step index is known) the timestep jumps back up.
+        """
         state = self.states.get_state()
-        timestep, shape = self.adapter.generation_key(args, kwargs)
-        restarted = state.timestep is not None and timestep is not None and timestep > state.timestep
-        if state.step >= 0 and (restarted or shape != state.shape):
-            state.reset()
-        elif state.step < 0:
-            state.counters = Counters()  # a released generation's counters give way to the new one
-        state.step += 1
-        state.timestep, state.shape = timestep, shape
+        context = self.states.current
+        marker, index = self.clock.run_marker(), self.clock.step_index(context)
+        latents = argument(args, kwargs, *self.adapter.hidden_states_argument)
+        shape = tuple(latents.shape) if isinstance(latents, torch.Tensor) else ()
+        timestep = None
+        if index is None:
+            timestep = self.adapter.generation_key(args, kwargs)[0]  # reading it may sync a GPU
+            moved_back = state.timestep is not None and timestep is not None and timestep > state.timestep
+        else:
+            moved_back = index <= state.step
+        if state.step >= 0 and (moved_back or marker is not state.marker or shape != state.shape):
+            state.release()
+        new_generation = state.step < 0
+        if new_generation:
+            state.counters = Counters()  # a finished generation's counters give way to the new one
+        state.step = state.step + 1 if index is None else index
+        state.marker, state.shape, state.timestep = marker, shape, timestep
         state.skipping = False
         state.pending = None
         state.counters.steps += 1
+        return new_generation
 
     def abort(self) -> None:
         """Drop the current context's generation after an exception, so the next call starts clean."""
@@ -140,7 +156,7 @@ class Runtime:
         if not device_set.active.indices:
             return self._full(state, call, None)
         evaluation = StepEvaluation(self, state, call, device_set)
-        view = StepView(state.step, self.num_steps(), state.cached_steps[-1], len(state.cached_steps), evaluation if self.schedule.uses_probe else None)
+        view = StepView(state.step, self.clock.num_steps(self.states.current), state.cached_steps[-1], len(state.cached_steps), evaluation if self.schedule.uses_probe else None)
         if self.schedule.is_full(view):
             return self._full(state, call, evaluation)
         return self._predicted(state, call, evaluation)

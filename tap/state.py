@@ -40,7 +40,8 @@ class GenerationState(BaseState):
         so the statistics of the generation that just finished stay readable.
         """
         self.step = -1
-        self.timestep: float | None = None
+        self.timestep: float | None = None  # read only when no step index is known
+        self.marker = None  # the sampler run this generation belongs to (see tap.clock)
         self.shape: tuple = ()
         self.cached_steps: tuple[int, ...] = ()
         self.h: torch.Tensor | None = None  # [H, B, N, D] probe features of the cached full steps
@@ -77,10 +78,15 @@ class ContextStates(StateManager):
         super().__init__(GenerationState)
 
     def get_state(self) -> GenerationState:
-        name = self._context.name if self._context is not None else DEFAULT_CONTEXT
+        name = getattr(self._context, "name", None) or DEFAULT_CONTEXT
         if name not in self._state_cache:
             self._state_cache[name] = GenerationState()
         return self._state_cache[name]
+
+    @property
+    def current(self):
+        """The cache context diffusers set around this call (a ``CacheContext``), or None."""
+        return self._context
 
     def states(self) -> dict[str, GenerationState]:
         return dict(self._state_cache)

@@ -1,0 +1,105 @@
+"""torch.compile with tap: tap's hooks run eagerly and what gets compiled is the blocks' bodies.
+
+People compile in three ways: regionally (``transformer.compile_repeated_blocks()``, which calls
+each block's ``Module.compile``), in place (``transformer.compile()``) and as a wrapper
+(``torch.compile(transformer)``, an ``OptimizedModule``). Traced through tap's hooks, each would
+graph-break or recompile at every step, so tap takes the compilation over: it keeps the compiled
+wrapper off the module it was put on and compiles each block's own forward with the same
+settings instead; :meth:`CompileTakeover.restore` puts every wrapper back. The few torch
+internals this needs (where a compiled wrapper keeps its settings) are read here and nowhere else.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import torch
+from torch._dynamo import eval_frame
+
+from tap.errors import TAPError
+
+Compiler = Callable[[Callable], Callable]  # compiles a callable with settings the user chose
+
+COMPILE_ORDER_HINT = "enable tap first and compile after, e.g. tap.enable(pipe); pipe.transformer.compile_repeated_blocks()"
+
+
+def is_compiled_wrapper(module: Any) -> bool:
+    return isinstance(module, eval_frame.OptimizedModule)
+
+
+def unwrap(module: Any) -> Any:
+    """The module a ``torch.compile(module)`` wrapper holds, or the module itself."""
+    return module._orig_mod if is_compiled_wrapper(module) else module
+
+
+def called_from_compiled_wrapper() -> bool:
+    """Whether the current call came through an ``OptimizedModule``'s ``__call__``."""
+    return bool(getattr(eval_frame, "_in_optimized_module", False))
+
+
+def compiler_of(module: torch.nn.Module) -> Compiler | None:
+    """How ``module`` was compiled (``Module.compile`` or ``torch.compile``), as a compiler; None if it was not."""
+    if is_compiled_wrapper(module):
+        return module.dynamo_ctx
+    wrapper = getattr(module, "_compiled_call_impl", None)
+    if wrapper is None:
+        return None
+    for cell in getattr(wrapper, "__closure__", None) or ():
+        if isinstance(cell.cell_contents, eval_frame._TorchDynamoContext):
+            return cell.cell_contents
+    raise TAPError(
+        f"this {type(module).__name__} was compiled before tap.enable, and tap cannot read the compile "
+        f"settings from this torch {torch.__version__}; {COMPILE_ORDER_HINT}"
+    )
+
+
+def intercepted_compiler(*args, **kwargs) -> Compiler:
+    """The compiler a ``Module.compile(*args, **kwargs)`` call asked for."""
+    return lambda fn: torch.compile(fn, *args, **kwargs)
+
+
+class CompileTakeover:
+    """Compiled wrappers tap took off modules (and ``compile`` calls it intercepted), to put back on disable."""
+
+    def __init__(self) -> None:
+        self._call_impls: list[tuple[torch.nn.Module, Callable]] = []
+        self._forwards: list[tuple[torch.nn.Module, dict]] = []
+        self._intercepted: list[torch.nn.Module] = []
+        self._requested: list[tuple[torch.nn.Module, tuple, dict]] = []
+
+    def take(self, module: torch.nn.Module) -> Compiler | None:
+        """Leave ``module`` uncompiled (its call stays eager) and return how it was compiled."""
+        compiler = compiler_of(module)
+        if compiler is None:
+            return None
+        if is_compiled_wrapper(module):
+            saved = {key: module.__dict__[key] for key in ("forward", "_forward") if key in module.__dict__}
+            self._forwards.append((module, saved))
+            module.forward = module._orig_mod.__call__
+            module.__dict__.pop("_forward", None)
+        else:
+            self._call_impls.append((module, module._compiled_call_impl))
+            module._compiled_call_impl = None
+        return compiler
+
+    def intercept(self, module: torch.nn.Module, on_compile: Callable[[Compiler], None]) -> None:
+        """Route later ``module.compile(...)`` calls to ``on_compile``; on restore they are applied as asked."""
+
+        def compile(*args, **kwargs):
+            self._requested.append((module, args, kwargs))
+            on_compile(intercepted_compiler(*args, **kwargs))
+
+        module.compile = compile
+        self._intercepted.append(module)
+
+    def restore(self) -> None:
+        for module in self._intercepted:
+            module.__dict__.pop("compile", None)
+        for module, call_impl in self._call_impls:
+            module._compiled_call_impl = call_impl
+        for module, saved in self._forwards:
+            module.__dict__.pop("forward", None)
+            module.__dict__.update(saved)
+        for module, args, kwargs in self._requested:
+            torch.nn.Module.compile(module, *args, **kwargs)
+        self.__init__()
