@@ -80,7 +80,7 @@ class TAPStats:
 
     ``blocks_avoided``: share of transformer-block evaluations skipped; ``candidate_share``:
     share of predicted tokens that used each candidate; ``cache_bytes``: the most memory the cache
-    held. For a pipeline with several denoisers (Wan 2.2's two experts) the figures cover them all
+    held; ``fallbacks``: predicted steps computed in full because the prediction was not finite. For a pipeline with several denoisers (Wan 2.2's two experts) the figures cover them all
     and ``denoisers`` has each one's own.
     """
 
@@ -92,6 +92,7 @@ class TAPStats:
     candidate_share: dict[str, float]
     cache_bytes: int
     contexts: tuple[str, ...]
+    fallbacks: int = 0
     denoisers: dict[str, TAPStats] = attrs.field(factory=dict)
 
     @property
@@ -107,7 +108,7 @@ class TAPStats:
         }
 
 
-COUNTED = ("steps", "full_steps", "predicted_steps", "blocks_run", "blocks_skipped", "cache_bytes")
+COUNTED = ("steps", "full_steps", "predicted_steps", "blocks_run", "blocks_skipped", "cache_bytes", "fallbacks")
 
 
 def _stats_of(states: list, labels: list[str], contexts: tuple[str, ...], denoisers: dict[str, TAPStats] | None = None) -> TAPStats:

@@ -53,6 +53,11 @@ def _at_least(minimum: int):
     return check
 
 
+def _boolean(instance, attribute, value):
+    if not isinstance(value, bool):
+        raise ConfigError(f"{attribute.name} must be True or False, got {value!r}")
+
+
 def _candidates(instance, attribute, value):
     if not isinstance(value, tuple) or any(not isinstance(c, Candidate) for c in value):
         raise ConfigError(f"candidates must be a tuple of tap.Candidate instances, got {value!r}")
@@ -104,7 +109,9 @@ class TAPConfig:
     ``final_full`` steps (when the step count is known), as decided by ``schedule``. Candidates:
     ``predictor`` at each of ``orders`` and ``horizons`` (or an explicit ``candidates`` tuple,
     third-party predictors included). Each predicted step scores them with ``distance`` between
-    the ``probe`` feature and its prediction, and ``selector`` picks per token.
+    the ``probe`` feature and its prediction, and ``selector`` picks per token. With
+    ``check_finite`` a predicted step whose prediction is not finite is computed in full instead
+    (one host sync per predicted step).
     """
 
     interval: int = attrs.field(default=6, validator=_at_least(1))
@@ -128,6 +135,7 @@ class TAPConfig:
     selector_options: Mapping[str, Any] = attrs.field(factory=dict, converter=_as_options, validator=_options)
     adapter: str | None = attrs.field(default=None, validator=attrs.validators.optional(_registered("adapter")))
     cache_dtype: str = attrs.field(default="float32", validator=_cache_dtype)
+    check_finite: bool = attrs.field(default=True, validator=_boolean)
 
     def __attrs_post_init__(self):
         # Refuse bad plugin options now, not mid-generation.

@@ -10,6 +10,7 @@ weights as one weighted sum. The adapter's hooks call :meth:`Runtime.enter` at t
 from __future__ import annotations
 
 import functools
+import warnings
 from typing import Any
 
 import attrs
@@ -103,6 +104,7 @@ class Runtime:
         self.clock = clock
         self.states = ContextStates()
         self._active_sets: dict[tuple, DeviceActiveSet] = {}
+        self._warned: set[str] = set()  # candidates already reported for non-finite predictions
 
     # -- per call of the transformer -------------------------------------------------------------
     def begin_step(self, args: tuple, kwargs: dict) -> bool:
@@ -207,6 +209,9 @@ class Runtime:
     def _predicted(self, state: GenerationState, call: BlockCall, evaluation: StepEvaluation) -> Any:
         x = self.adapter.stack_input(call.args, call.kwargs)
         r_hat = self._assemble(state, evaluation.device_set, evaluation.choice, state.r)
+        if self.config.check_finite and not bool(torch.isfinite(r_hat).all()):  # the one host sync tap makes per step
+            self._report_non_finite(state, evaluation, r_hat)
+            return self._full(state, call, evaluation)
         probe_blocks = int(evaluation.probed is not None and self.probe.runs_first_block)
         self._count(state, evaluation.device_set, evaluation.choice, probe_blocks)
         state.skipping = True
@@ -256,6 +261,20 @@ class Runtime:
             predictor, target = device_set.active.predictors[index], device_set.active.targets[index]
             predicted = torch.where((choice == index)[..., None], predictor.predict(steps, cached, target), predicted)
         return predicted
+
+    def _report_non_finite(self, state: GenerationState, evaluation: StepEvaluation, r_hat: torch.Tensor) -> None:
+        """Count a fallback and warn once per candidate that predicted a non-finite value."""
+        state.counters.fallbacks += 1
+        bad_tokens = ~torch.isfinite(r_hat).all(dim=-1)
+        used = evaluation.device_set.family_index[evaluation.choice][bad_tokens].unique().tolist()
+        labels = [self.family[index].label for index in used if self.family[index].label not in self._warned]
+        if labels:
+            self._warned.update(labels)
+            warnings.warn(
+                f"tap: candidate {', '.join(labels)} predicted non-finite values at step {state.step}; that step "
+                "was computed in full instead (counted in tap.stats(...).fallbacks)",
+                RuntimeWarning, stacklevel=2,
+            )
 
     def _count(self, state: GenerationState, device_set: DeviceActiveSet, choice: torch.Tensor, probe_blocks: int):
         counters = state.counters

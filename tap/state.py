@@ -20,6 +20,7 @@ class Counters:
     blocks_skipped: int = 0
     candidate_tokens: torch.Tensor | None = None  # [len(family)] tokens that used each candidate
     cache_bytes: int = 0  # the most the cache held
+    fallbacks: int = 0  # predicted steps computed in full because the prediction was not finite
 
 
 class GenerationState(BaseState):

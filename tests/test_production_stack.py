@@ -204,3 +204,29 @@ def test_a_generation_interrupted_at_any_step_does_not_touch_the_next(references
     pipe.scheduler.step = step
     torch.testing.assert_close(generate(pipe), accelerated, rtol=0, atol=0)
     assert tap.stats(pipe).steps == STEPS
+
+
+class PoisonedReuse(tap.Predictor):
+    """Reuse, with NaN for the first token: a broken third-party predictor."""
+
+    name = "poisoned-reuse"
+    history = 1
+    exact_degree = 0
+
+    def _predict(self, steps, values, target):
+        predicted = values[-1].clone()
+        predicted[..., 0, :] = float("nan")
+        return predicted
+
+
+def test_a_non_finite_prediction_is_computed_in_full_counted_and_reported_once(references):
+    full, _ = references
+    tap.register_predictor(PoisonedReuse)
+    pipe = demo()
+    tap.enable(pipe, predictor="poisoned-reuse", orders=(0,), interval=INTERVAL)
+    with pytest.warns(RuntimeWarning, match="poisoned-reuse.*non-finite") as caught:
+        image = generate(pipe)
+    assert len([w for w in caught if "non-finite" in str(w.message)]) == 1
+    torch.testing.assert_close(image, full, rtol=0, atol=0)
+    stats = tap.stats(pipe)
+    assert stats.fallbacks == PREDICTED and stats.full_steps == STEPS and stats.predicted_steps == 0

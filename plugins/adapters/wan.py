@@ -4,7 +4,7 @@ Each ``WanTransformerBlock`` takes ``(hidden_states, encoder_hidden_states, temb
 and returns the video tokens alone (text enters through cross-attention only). The block has no
 AdaLN module: the probe is its own first modulation, ``norm1(x)`` scaled and shifted by its
 ``scale_shift_table`` plus ``temb`` (per token for Wan 2.2 TI2V's 4-d ``temb``). Wan 2.2 A14B's
-second expert ``transformer_2`` is a separate model: enable tap on it separately. Out of scope:
+second expert ``transformer_2`` is hooked too when tap is enabled on the pipeline. Out of scope:
 VACE, Animate and other Wan-derived classes (different blocks).
 """
 
