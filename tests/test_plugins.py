@@ -187,24 +187,9 @@ def test_misspelled_hooks_are_reported(install, hook, reported):
     assert "halving" not in tap.predictor_names()
 
 
-RIVAL = """
-    import attrs, torch, tap
-
-    @attrs.frozen
-    class OtherHalving(tap.LinearPredictor):
-        name = "halving"
-        history = property(lambda self: 1)
-        exact_degree = property(lambda self: 0)
-        def _weights(self, steps, target):
-            return torch.full((1,), 0.5, dtype=torch.float64)
-
+RIVAL = GOOD.replace("Halving", "OtherHalving").replace("register(OtherHalving)", "register(OtherHalving)\n        register(Quartering)") + """
     class Quartering(OtherHalving):
         name = "quartering"
-
-    @tap.hookimpl
-    def register_predictors(register):
-        register(OtherHalving)
-        register(Quartering)
 """
 
 
