@@ -20,9 +20,10 @@ _KINDS = ("predictor", "probe", "distance", "selector", "schedule", "adapter")
 _EXPORTS = {
     "tap.hookspecs": ("hookimpl", "hookspec"),
     "tap.errors": (
-        "AlreadyEnabledError", "ConfigError", "InsufficientHistoryError", "PluginConflictError", "TAPError",
-        "UnknownNameError", "UnsupportedModelError",
+        "AlreadyEnabledError", "ConfigError", "InsufficientHistoryError", "PluginConflictError", "PluginError",
+        "TAPError", "UnknownNameError", "UnsupportedModelError",
     ),
+    "tap.conflicts": ("CacheConflictError",),
     "tap.predictor": ("LinearPredictor", "OrderedPredictor", "Predictor"),
     "tap.probe": ("BlockCall", "Probe", "ProbeResult"),
     "tap.distance": ("Distance", "GramStats"),

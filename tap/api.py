@@ -15,6 +15,7 @@ from tap.clock import StepClock
 from tap.compile import CompileTakeover, called_from_compiled_wrapper, compiler_of, is_compiled_wrapper, unwrap
 from tap.config import TAPConfig
 from tap.conflicts import refuse_other_caches
+from tap.dry_run import dry_run
 from tap.errors import AlreadyEnabledError, ConfigError, TAPError, UnsupportedModelError
 from tap.hooks import block_hooks, install, uninstall
 from tap.plugins import registry
@@ -238,7 +239,9 @@ def _prepare(name: str, module: torch.nn.Module, config: TAPConfig, clock: StepC
     refuse_other_caches(name, transformer, transformer.modules())
     for compiled in (module, transformer, *blocks):
         compiler_of(compiled)  # refuses a compile whose settings cannot be read, before anything changes
-    return Denoiser(name, module, Runtime(adapter, blocks, config, clock))
+    runtime = Runtime(adapter, blocks, config, clock)
+    dry_run(runtime)
+    return Denoiser(name, module, runtime)
 
 
 def _supported(denoisers: dict[str, torch.nn.Module], config: TAPConfig) -> dict[str, torch.nn.Module]:

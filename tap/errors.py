@@ -30,3 +30,27 @@ class UnsupportedModelError(TAPError, TypeError):
 
 class AlreadyEnabledError(TAPError, RuntimeError):
     """tap is already enabled on this transformer."""
+
+
+class PluginError(TAPError, RuntimeError):
+    """A plugin failed while tap ran it (or tried it on tiny tensors at tap.enable)."""
+
+
+class PluginGuard:
+    """``with PluginGuard(kind, name):`` turns what a plugin raises into a :class:`PluginError` naming it.
+
+    A plain class rather than a generator context manager: it sits on the per-step path.
+    """
+
+    __slots__ = ("kind", "name")
+
+    def __init__(self, kind: str, name: str) -> None:
+        self.kind, self.name = kind, name
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind, error, traceback) -> bool:
+        if error is not None and isinstance(error, Exception) and not isinstance(error, TAPError):
+            raise PluginError(f"{self.kind} {self.name!r} failed: {type(error).__name__}: {error}") from error
+        return False

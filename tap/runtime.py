@@ -20,6 +20,7 @@ from tap.adapter import argument
 from tap.clock import StepClock
 from tap.config import TAPConfig
 from tap.distance import GramStats
+from tap.errors import PluginGuard
 from tap.family import ActiveSet, active_set
 from tap.plugins import registry
 from tap.probe import BlockCall, ProbeResult
@@ -52,7 +53,8 @@ class StepEvaluation:
 
     @functools.cached_property
     def h(self) -> torch.Tensor:
-        self.probed = self.runtime.probe(self.runtime.adapter, self.call)
+        with self.runtime.guards.probe:
+            self.probed = self.runtime.probe(self.runtime.adapter, self.call)
         return self.probed.h.to(self.runtime.cache_dtype)
 
     @functools.cached_property
@@ -62,7 +64,8 @@ class StepEvaluation:
         if not runtime.selects:  # one candidate: nothing to choose, nothing to probe
             return torch.zeros(x.shape[:2], dtype=torch.long, device=x.device)
         losses = runtime._losses(self.state, self.device_set, self.h) if runtime.selector.needs_losses else None
-        return runtime.selector.select(losses, self.device_set.active.labels, tuple(x.shape[:2])).to(x.device)
+        with runtime.guards.selector:
+            return runtime.selector.select(losses, self.device_set.active.labels, tuple(x.shape[:2])).to(x.device)
 
     def probe_change(self) -> float:
         """Mean over tokens of ||h - h_last|| / ||h_last||: how far the probe moved since the last full step."""
@@ -75,6 +78,17 @@ class StepEvaluation:
         predicted = self.runtime._assemble(self.state, self.device_set, self.choice, self.state.h)
         error = (predicted - self.h).norm(dim=-1) / self.h.norm(dim=-1).clamp_min(1e-12)
         return float(error.mean())
+
+
+class RuntimeGuards:
+    """One :class:`PluginGuard` per plugin kind the runtime calls, named after the config's choice."""
+
+    def __init__(self, config: TAPConfig, family) -> None:
+        self.probe = PluginGuard("probe", config.probe)
+        self.distance = PluginGuard("distance", config.distance)
+        self.selector = PluginGuard("selector", config.selector)
+        self.schedule = PluginGuard("schedule", config.schedule)
+        self.predictor = PluginGuard("predictor", ", ".join(candidate.label for candidate in family))
 
 
 def build_schedule(config: TAPConfig) -> Schedule:
@@ -105,6 +119,7 @@ class Runtime:
         self.states = ContextStates()
         self._active_sets: dict[tuple, DeviceActiveSet] = {}
         self._warned: set[str] = set()  # candidates already reported for non-finite predictions
+        self.guards = RuntimeGuards(config, self.family)
 
     # -- per call of the transformer -------------------------------------------------------------
     def begin_step(self, args: tuple, kwargs: dict) -> bool:
@@ -159,7 +174,9 @@ class Runtime:
             return self._full(state, call, None)
         evaluation = StepEvaluation(self, state, call, device_set)
         view = StepView(state.step, self.clock.num_steps(self.states.current), state.cached_steps[-1], len(state.cached_steps), evaluation if self.schedule.uses_probe else None)
-        if self.schedule.is_full(view):
+        with self.guards.schedule:
+            full = self.schedule.is_full(view)
+        if full:
             return self._full(state, call, evaluation)
         return self._predicted(state, call, evaluation)
 
@@ -196,7 +213,8 @@ class Runtime:
         x = self.adapter.stack_input(call.args, call.kwargs)
         result = evaluation.probed if evaluation is not None else None
         if result is None and self.needs_probe:
-            result = self.probe(self.adapter, call)
+            with self.guards.probe:
+                result = self.probe(self.adapter, call)
         output = call() if result is None or result.block_output is None else result.block_output
         h = None if result is None else result.h.to(self.cache_dtype)
         state.pending = (x, h)
@@ -226,7 +244,8 @@ class Runtime:
         if found is None:
             if len(self._active_sets) >= ACTIVE_SET_CACHE_LIMIT:
                 self._active_sets.clear()
-            active = active_set(self.family, state.cached_steps, state.step)
+            with self.guards.predictor:
+                active = active_set(self.family, state.cached_steps, state.step)
             weights = None if active.weights is None else active.weights.to(device, self.cache_dtype)
             found = DeviceActiveSet(active, weights, torch.tensor(active.indices, dtype=torch.long, device=device))
             self._active_sets[key] = found
@@ -237,14 +256,17 @@ class Runtime:
 
     def _losses(self, state: GenerationState, device_set: DeviceActiveSet, h: torch.Tensor) -> torch.Tensor:
         if device_set.weights is not None:
-            losses = self.distance.from_gram(device_set.weights, GramStats.of(state.h, state.gram, h))
+            with self.guards.distance:
+                losses = self.distance.from_gram(device_set.weights, GramStats.of(state.h, state.gram, h))
             if losses is not None:
                 return losses
         steps = self._steps_tensor(state)
-        predicted = torch.stack(
-            [p.predict(steps, state.h, t) for p, t in zip(device_set.active.predictors, device_set.active.targets)]
-        )
-        return self.distance(predicted, h, state.h[-1])
+        with self.guards.predictor:
+            predicted = torch.stack(
+                [p.predict(steps, state.h, t) for p, t in zip(device_set.active.predictors, device_set.active.targets)]
+            )
+        with self.guards.distance:
+            return self.distance(predicted, h, state.h[-1])
 
     def _assemble(self, state: GenerationState, device_set: DeviceActiveSet, choice: torch.Tensor, cached: torch.Tensor) -> torch.Tensor:
         """Each token's prediction of ``cached`` [H, B, N, D] (r or h) by its chosen candidate."""
@@ -257,9 +279,10 @@ class Runtime:
             return predicted
         steps = self._steps_tensor(state)
         predicted = torch.zeros_like(cached[-1])
-        for index in choice.unique().tolist():
-            predictor, target = device_set.active.predictors[index], device_set.active.targets[index]
-            predicted = torch.where((choice == index)[..., None], predictor.predict(steps, cached, target), predicted)
+        with self.guards.predictor:
+            for index in choice.unique().tolist():
+                predictor, target = device_set.active.predictors[index], device_set.active.targets[index]
+                predicted = torch.where((choice == index)[..., None], predictor.predict(steps, cached, target), predicted)
         return predicted
 
     def _report_non_finite(self, state: GenerationState, evaluation: StepEvaluation, r_hat: torch.Tensor) -> None:

@@ -189,5 +189,5 @@ def test_smoothed_and_margin_selectors_run_end_to_end(flux, selector, options):
 
 def test_smooth_selector_width_that_does_not_divide_the_tokens_fails_at_the_first_selection(flux):
     tap.enable(flux, interval=3, orders=(1, 2), selector="smooth", selector_options={"width": 5})
-    with pytest.raises(ValueError, match="N=16 .*width=5"):
+    with pytest.raises(tap.PluginError, match="selector 'smooth' failed: ValueError: .*N=16 .*width=5"):
         sample_flux(flux, steps=12)
