@@ -12,6 +12,7 @@ class TokenArgmin(Selector):
     """Each token takes the candidate with the smallest proxy loss (the paper's rule)."""
 
     name = "token"
+    per_token = True
 
     def select(self, losses, labels, shape):
         return losses.argmin(dim=0)
@@ -36,6 +37,7 @@ class Fixed(Selector):
 
     name = "fixed"
     needs_losses = False
+    per_token = True
     candidate: int = attrs.field(default=0, validator=attrs.validators.ge(0))
 
     def select(self, losses, labels, shape):
@@ -100,6 +102,7 @@ class Margin(Selector):
     """
 
     name = "margin"
+    per_token = True
     margin: float = attrs.field(default=0.1, validator=_margin)
 
     def select(self, losses, labels, shape):

@@ -18,6 +18,7 @@ from tap.conflicts import refuse_other_caches
 from tap.dry_run import dry_run
 from tap.errors import AlreadyEnabledError, ConfigError, TAPError, UnsupportedModelError
 from tap.hooks import block_hooks, install, uninstall
+from tap.parallel import TokenShards, context_parallel_group
 from tap.plugins import registry
 from tap.registry import instantiate
 from tap.runtime import Runtime
@@ -82,7 +83,8 @@ class TAPStats:
     ``blocks_avoided``: share of transformer-block evaluations skipped; ``candidate_share``:
     share of predicted tokens that used each candidate; ``cache_bytes``: the most memory the cache
     held; ``fallbacks``: predicted steps computed in full because the prediction was not finite. For a pipeline with several denoisers (Wan 2.2's two experts) the figures cover them all
-    and ``denoisers`` has each one's own.
+    and ``denoisers`` has each one's own. Under context parallelism every rank makes the same
+    decisions, candidate shares cover every rank's tokens, and ``cache_bytes`` is this rank's.
     """
 
     steps: int
@@ -169,8 +171,12 @@ class Denoiser:
 
     # -- per generation ----------------------------------------------------------------------------
     def check(self, pipeline: Any) -> None:
-        """At the first call of each generation: no other cache was added, compile wrappers are taken over."""
+        """At the first call of each generation: no other cache was added, compile wrappers are taken over,
+        and the context-parallel group (if any) is the one decisions are reduced over."""
         refuse_other_caches(self.name, self.transformer, [self.transformer, *self.runtime.blocks])
+        group = context_parallel_group(self.transformer)
+        if group is not self.runtime.shards.group:
+            self.runtime.shards = TokenShards(group)
         if pipeline is not None:
             self.take_new_wrapper(getattr(pipeline, self.name, None))
         if called_from_compiled_wrapper() and not self.wrapper_taken:

@@ -21,6 +21,7 @@ from tap.clock import StepClock
 from tap.config import TAPConfig
 from tap.distance import GramStats
 from tap.errors import PluginGuard
+from tap.parallel import NO_SHARDS, using_shards
 from tap.family import ActiveSet, active_set
 from tap.plugins import registry
 from tap.probe import BlockCall, ProbeResult
@@ -64,20 +65,24 @@ class StepEvaluation:
         if not runtime.selects:  # one candidate: nothing to choose, nothing to probe
             return torch.zeros(x.shape[:2], dtype=torch.long, device=x.device)
         losses = runtime._losses(self.state, self.device_set, self.h) if runtime.selector.needs_losses else None
+        shape, mine = tuple(x.shape[:2]), slice(None)
+        if losses is not None and runtime.shards.active and not runtime.selector.per_token:
+            losses, mine = runtime.shards.gather(losses)  # choose as one process would, keep this rank's tokens
+            shape = tuple(losses.shape[1:])
         with runtime.guards.selector:
-            return runtime.selector.select(losses, self.device_set.active.labels, tuple(x.shape[:2])).to(x.device)
+            return runtime.selector.select(losses, self.device_set.active.labels, shape)[..., mine].to(x.device)
 
     def probe_change(self) -> float:
         """Mean over tokens of ||h - h_last|| / ||h_last||: how far the probe moved since the last full step."""
         last = self.state.h[-1]
         change = (self.h - last).norm(dim=-1) / last.norm(dim=-1).clamp_min(1e-12)
-        return float(change.mean())
+        return float(self.runtime.shards.mean(change).mean())
 
     def probe_error(self) -> float:
         """Mean over tokens of ||h_hat - h|| / ||h|| for each token's chosen candidate: how well the cache predicts now."""
         predicted = self.runtime._assemble(self.state, self.device_set, self.choice, self.state.h)
         error = (predicted - self.h).norm(dim=-1) / self.h.norm(dim=-1).clamp_min(1e-12)
-        return float(error.mean())
+        return float(self.runtime.shards.mean(error).mean())
 
 
 class RuntimeGuards:
@@ -120,6 +125,7 @@ class Runtime:
         self._active_sets: dict[tuple, DeviceActiveSet] = {}
         self._warned: set[str] = set()  # candidates already reported for non-finite predictions
         self.guards = RuntimeGuards(config, self.family)
+        self.shards = NO_SHARDS  # this rank's share of the tokens under context parallelism
 
     # -- per call of the transformer -------------------------------------------------------------
     def begin_step(self, args: tuple, kwargs: dict) -> bool:
@@ -166,6 +172,12 @@ class Runtime:
     # -- per block ---------------------------------------------------------------------------------
     def enter(self, call: BlockCall) -> Any:
         """The first block is about to run: decide the step and return the block's output."""
+        if self.shards.active:
+            with using_shards(self.shards):
+                return self._enter(call)
+        return self._enter(call)
+
+    def _enter(self, call: BlockCall) -> Any:
         state = self.states.get_state()
         if not state.cached_steps:
             return self._full(state, call, None)
@@ -176,6 +188,8 @@ class Runtime:
         view = StepView(state.step, self.clock.num_steps(self.states.current), state.cached_steps[-1], len(state.cached_steps), evaluation if self.schedule.uses_probe else None)
         with self.guards.schedule:
             full = self.schedule.is_full(view)
+        if self.schedule.uses_probe and self.shards.active:
+            full = self._agreed(full, call)
         if full:
             return self._full(state, call, evaluation)
         return self._predicted(state, call, evaluation)
@@ -285,6 +299,18 @@ class Runtime:
                 predicted = torch.where((choice == index)[..., None], predictor.predict(steps, cached, target), predicted)
         return predicted
 
+    def _agreed(self, full: bool, call: BlockCall) -> bool:
+        """A probe-driven decision made the same on every rank: full if any rank wants it, and said once if they differed."""
+        full, disagreed = self.shards.agree(full, self.adapter.stack_input(call.args, call.kwargs).device)
+        if disagreed and "schedule" not in self._warned:
+            self._warned.add("schedule")
+            warnings.warn(
+                f"tap: schedule {self.config.schedule!r} decided differently on the context-parallel ranks; the step "
+                "ran in full on all of them. A plugin that aggregates over tokens should use tap.parallel.token_mean",
+                RuntimeWarning, stacklevel=2,
+            )
+        return full
+
     def _report_non_finite(self, state: GenerationState, evaluation: StepEvaluation, r_hat: torch.Tensor) -> None:
         """Count a fallback and warn once per candidate that predicted a non-finite value."""
         state.counters.fallbacks += 1
@@ -304,5 +330,5 @@ class Runtime:
         counters.predicted_steps += 1
         counters.blocks_run += probe_blocks
         counters.blocks_skipped += len(self.blocks) - probe_blocks
-        used = torch.bincount(device_set.family_index[choice].flatten(), minlength=len(self.family))
+        used = self.shards.sum(torch.bincount(device_set.family_index[choice].flatten(), minlength=len(self.family)))
         counters.candidate_tokens = used if counters.candidate_tokens is None else counters.candidate_tokens + used
