@@ -17,6 +17,7 @@ import torch
 from tqdm import tqdm
 
 import tap
+from tap import launch
 from tap.config import PRESETS, TAPConfig
 from tap.metrics import as_frames, psnr, ssim
 from tap.runtime import build_schedule
@@ -172,11 +173,38 @@ def generate(args: argparse.Namespace) -> int:
     config = TAPConfig.preset(args.preset, **overrides)  # everything is validated before any model is loaded
     if args.steps < 1:
         raise tap.ConfigError(f"--steps must be >= 1, got {args.steps}")
+    if args.context_parallel < 1:
+        raise tap.ConfigError(f"--context-parallel must be >= 1 (ranks), got {args.context_parallel}")
     check_schedule(config, args.steps)
     check_sizes(frames=args.frames, height=args.height, width=args.width)
     check_writable(output_path(args.out, video=False))
+    if args.context_parallel == 1:
+        return generate_and_report(args, config)
+    if launch.under_torchrun():
+        rank, world = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
+        if world != args.context_parallel:
+            raise tap.ConfigError(f"--context-parallel {args.context_parallel} under torchrun with {world} processes; give the same number")
+        return generate_rank(rank, world, None, args, config)
+    launch.spawn(generate_rank, args.context_parallel, args, config)
+    return 0
+
+
+def generate_rank(rank: int, world: int, port: int | None, args: argparse.Namespace, config: TAPConfig) -> int:
+    """One rank of a context-parallel ``tap generate``: rank 0 reports, the others compute their tokens."""
+    args.device = launch.init_rank(rank, world, args.device, port)
+    try:
+        return generate_and_report(args, config, world=world, report=rank == 0)
+    finally:
+        torch.distributed.destroy_process_group()
+
+
+def generate_and_report(args: argparse.Namespace, config: TAPConfig, world: int = 1, report: bool = True) -> int:
+    """Full compute and tap on the same seed, compared and saved (``report``: print and write the outputs)."""
     with torch.no_grad():
         pipe = load_pipeline(args.model, args.device, DTYPES[args.dtype])
+        if world > 1:
+            launch.split_tokens(pipe, world)
+            args.json = args.json or not report  # quiet progress bars on the ranks that do not report
         extra = call_options(pipe, guidance_scale=args.guidance_scale, num_frames=args.frames, height=args.height, width=args.width)
         run = functools.partial(run_pipeline, pipe, args.prompt, seed=args.seed, device=args.device, quiet=args.json, **extra)
         run(2, label="warm-up")
@@ -191,7 +219,9 @@ def generate(args: argparse.Namespace) -> int:
             accelerated, summary["tap_seconds"] = run(args.steps, label="tap")
             stats = handle.stats()
     check_finite(accelerated, "tap", "Try a smaller --interval or another --preset.")
-    summary.update(frames=len(accelerated), full_steps=stats.full_steps, predicted_steps=stats.predicted_steps,
+    if not report:
+        return 0
+    summary.update(context_parallel=world, frames=len(accelerated), full_steps=stats.full_steps, predicted_steps=stats.predicted_steps,
                    blocks_avoided=round(stats.blocks_avoided, 4), cache_bytes=stats.cache_bytes)
 
     kind = "video" if len(accelerated) > 1 else "image"
@@ -240,4 +270,7 @@ def add_generate_command(commands) -> None:
     add_video_options(parser)
     parser.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
     parser.add_argument("--no-compare", action="store_true", help="run tap only (no full-compute reference)")
+    parser.add_argument("--context-parallel", type=int, default=1, metavar="N",
+                        help="split the tokens over N processes (diffusers' Ulysses context parallelism); spawned here, or give "
+                             "the same N under torchrun --nproc-per-node N")
     parser.set_defaults(run=generate)

@@ -73,7 +73,8 @@ class TokenShards:
         counts = self.counts(values.shape[-1], values.device)
         widest = max(counts)
         padded = torch.nn.functional.pad(values, (0, widest - values.shape[-1]))
-        joined = funcol.all_gather_tensor(padded.movedim(-1, 0).contiguous(), 0, self.group).movedim(0, -1)
+        gather = getattr(funcol, "all_gather_single", None) or funcol.all_gather_tensor  # the newer name since torch 2.12
+        joined = gather(padded.movedim(-1, 0).contiguous(), 0, self.group).movedim(0, -1)
         parts = [joined[..., rank * widest : rank * widest + count] for rank, count in enumerate(counts)]
         start = sum(counts[: self.rank])
         return torch.cat(parts, dim=-1), slice(start, start + counts[self.rank])

@@ -9,14 +9,13 @@ one process predicts that step, one rank alone would run it in full and the othe
 
 from __future__ import annotations
 
-import datetime
-import os
 import warnings
 
 import torch
 import torch.distributed as dist
 
 import tap
+from tap.launch import init_rank, split_tokens
 
 STEPS, PROMPTS, GUIDANCE = 20, ["A", "g"], 3.0
 CONFIGS = {
@@ -71,16 +70,12 @@ def straddling_threshold(pipe, signal: str) -> float:
 
 
 def run(rank: int, world: int, port: int, out: str) -> None:
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
     torch.set_num_threads(1)
-    dist.init_process_group("gloo", rank=rank, world_size=world, timeout=datetime.timedelta(seconds=60))
-    if torch.accelerator.device_count() == 0:  # diffusers picks a device per rank; on a CPU-only machine, cpu:0
-        torch.accelerator.device_count = lambda: 1
-    from diffusers import ContextParallelConfig
+    init_rank(rank, world, "cpu", port)
     from tap_plugins.demo import load_demo_pipeline
 
     def parallel(pipe):
-        pipe.transformer.enable_parallelism(config=ContextParallelConfig(ulysses_degree=world))
+        split_tokens(pipe, world)
 
     pipe = load_demo_pipeline()
     pipe.set_progress_bar_config(disable=True)

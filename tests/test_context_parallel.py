@@ -1,39 +1,23 @@
 """tap under diffusers' context parallelism (Ulysses, 2 ranks, gloo on CPU, spawned): every decision is
 the same on each rank and the same as in one process, so the image equals single-process tap."""
 
-import socket
-import time
+import json
 
 import pytest
 import torch
-import torch.multiprocessing as mp
 
 import tap
 from cp_worker import CONFIGS, generate, run
+from tap.launch import spawn
 from tap_plugins.demo import load_demo_pipeline
 
 WORLD, TIMEOUT = 2, 240  # seconds for the whole spawned run: a hang fails instead of blocking
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def parallel_results(tmp_path_factory):
     out = tmp_path_factory.mktemp("cp") / "results.pt"
-    context = mp.spawn(run, args=(WORLD, free_port(), str(out)), nprocs=WORLD, join=False)
-    deadline = time.monotonic() + TIMEOUT
-    try:
-        while not context.join(timeout=5):
-            if time.monotonic() > deadline:
-                pytest.fail(f"the context-parallel run did not finish in {TIMEOUT} s")
-    finally:
-        for process in context.processes:
-            if process.is_alive():
-                process.kill()
+    spawn(run, WORLD, str(out), timeout_s=TIMEOUT)
     return torch.load(out, weights_only=False)
 
 
@@ -78,3 +62,22 @@ def test_a_schedule_that_decides_per_rank_cannot_hang_the_ranks(parallel_results
     _, messages, stats = parallel_results["rank-dependent"]
     assert stats.full_steps == stats.steps, "where the ranks disagree, every rank computes in full"
     assert sum("decided differently on the context-parallel ranks" in m for m in messages) == 1
+
+
+def test_tap_generate_spawns_context_parallel_ranks_and_matches_one_process(tmp_path):
+    from PIL import Image
+
+    from tap.metrics import psnr
+    from test_cli_generate import run_tap
+
+    outputs = {}
+    for ranks in ("1", "2"):
+        out = tmp_path / f"ranks-{ranks}.png"
+        result = run_tap("generate", "--steps", "8", "--interval", "3", "--no-compare", "--json", "--out", str(out),
+                         "--context-parallel", ranks, timeout=TIMEOUT)
+        assert result.returncode == 0, result.stderr
+        summary = json.loads(result.stdout)
+        assert summary["full_steps"] == 3 and summary["context_parallel"] == int(ranks)
+        outputs[ranks] = (Image.open(out), summary["cache_bytes"])
+    assert psnr(outputs["1"][0], outputs["2"][0]) > 50
+    assert outputs["2"][1] * 2 == outputs["1"][1], "each rank caches half the tokens"
