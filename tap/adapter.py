@@ -27,13 +27,16 @@ class Adapter(abc.ABC):
 
     ``transformer_classes`` names the classes it handles (matched against the model's class and
     its bases), ``timestep_argument`` and ``hidden_states_argument`` are (keyword, position)
-    pairs locating the step's timestep and latent input in the transformer's forward call.
+    pairs locating the step's timestep and latent input in the transformer's forward call;
+    ``shared_arguments`` names the forward's keyword arguments that hold no batch dimension even
+    where their first size may equal the batch (position ids, say).
     """
 
     name: ClassVar[str] = ""
     transformer_classes: ClassVar[tuple[str, ...]] = ()
     timestep_argument: ClassVar[tuple[str, int]] = ("timestep", 2)
     hidden_states_argument: ClassVar[tuple[str, int]] = ("hidden_states", 0)
+    shared_arguments: ClassVar[tuple[str, ...]] = ()  # keyword arguments common to every sample of a batch
 
     def supports(self, transformer: torch.nn.Module) -> bool:
         return any(cls.__name__ in self.transformer_classes for cls in type(transformer).__mro__)

@@ -17,6 +17,7 @@ from diffusers.hooks import HookRegistry, ModelHook
 from tap.compile import Compiler
 from tap.probe import BlockCall
 from tap.runtime import Runtime
+from tap.samples import merge_outputs, split_call
 
 TRANSFORMER_HOOK = "tap_transformer"
 BLOCK_HOOK = "tap_block"
@@ -39,6 +40,18 @@ class TransformerHook(ModelHook):
 
     @torch.compiler.disable
     def new_forward(self, module, *args, **kwargs):
+        groups = self.runtime.sample_groups(args, kwargs)
+        if groups is None:
+            return self._step(args, kwargs)
+        batch = len(torch.cat(groups))
+        outputs = []
+        for index, rows in enumerate(groups):
+            sub_args, sub_kwargs = split_call(args, kwargs, rows, batch, self.runtime.adapter.shared_arguments)
+            with self.states.sample(index):
+                outputs.append(self._step(sub_args, sub_kwargs))
+        return merge_outputs(outputs, torch.cat(groups).argsort())
+
+    def _step(self, args, kwargs):
         try:
             if self.runtime.begin_step(args, kwargs):
                 self.on_generation()

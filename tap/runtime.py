@@ -22,6 +22,7 @@ from tap.config import TAPConfig
 from tap.distance import GramStats
 from tap.errors import PluginGuard
 from tap.parallel import NO_SHARDS, using_shards
+from tap.samples import sample_groups
 from tap.family import ActiveSet, active_set
 from tap.plugins import registry
 from tap.probe import BlockCall, ProbeResult
@@ -156,6 +157,16 @@ class Runtime:
         state.pending = None
         state.counters.steps += 1
         return new_generation
+
+    def sample_groups(self, args: tuple, kwargs: dict) -> list[torch.Tensor] | None:
+        """The batch's sample groups when a probe-driven schedule decides per sample and there are several."""
+        if not (self.config.per_sample and self.schedule.uses_probe) or self.states._sample is not None:
+            return None
+        latents = argument(args, kwargs, *self.adapter.hidden_states_argument)
+        if not isinstance(latents, torch.Tensor) or latents.shape[0] < 2:
+            return None
+        groups = sample_groups(latents)
+        return groups if len(groups) > 1 else None
 
     def abort(self) -> None:
         """Drop the current context's generation after an exception, so the next call starts clean."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import attrs
 import torch
 from diffusers.hooks.hooks import BaseState, StateManager
@@ -77,9 +79,21 @@ class ContextStates(StateManager):
 
     def __init__(self) -> None:
         super().__init__(GenerationState)
+        self._sample: int | None = None
+
+    @contextlib.contextmanager
+    def sample(self, index: int):
+        """Within the block, the state of sample group ``index`` of the batch (see :mod:`tap.samples`)."""
+        self._sample = index
+        try:
+            yield
+        finally:
+            self._sample = None
 
     def get_state(self) -> GenerationState:
         name = getattr(self._context, "name", None) or DEFAULT_CONTEXT
+        if self._sample is not None:
+            name = f"{name}/sample {self._sample}"
         if name not in self._state_cache:
             self._state_cache[name] = GenerationState()
         return self._state_cache[name]

@@ -15,6 +15,7 @@ class FluxAdapter(Adapter):
     name = "flux"
     transformer_classes = ("FluxTransformer2DModel",)
     timestep_argument = ("timestep", 3)
+    shared_arguments = ("img_ids", "txt_ids")
 
     def blocks(self, transformer):
         return [*transformer.transformer_blocks, *transformer.single_transformer_blocks]

@@ -1,0 +1,48 @@
+"""Per-sample decisions in a batch: a probe-driven schedule decides for each sample as if it were alone.
+
+A probe-driven schedule reads a mean over tokens; over a whole batch, one prompt's image would
+then depend on what else is in its batch. Rows whose latents are equal are one sample under
+several conditionings (batched classifier-free guidance holds a cond and an uncond copy of the
+same latents), so they form one group and decide together. With several groups the transformer
+is called once per group, each with its own state: the full stack runs only for the samples that
+need it, at the cost of smaller batches.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+
+def sample_groups(latents: torch.Tensor) -> list[torch.Tensor]:
+    """Row indices grouped by equal latents, groups in order of their first row (one host sync)."""
+    _, labels = torch.unique(latents.reshape(latents.shape[0], -1), dim=0, return_inverse=True)
+    groups: dict[int, list[int]] = {}
+    for row, label in enumerate(labels.tolist()):
+        groups.setdefault(label, []).append(row)
+    return [torch.tensor(rows, device=latents.device) for rows in groups.values()]
+
+
+def split_call(args: tuple, kwargs: dict, rows: torch.Tensor, batch: int, shared: tuple[str, ...]) -> tuple[tuple, dict]:
+    """A transformer call's arguments for ``rows`` only: every tensor whose first dimension is the batch
+    is sliced, except the keyword arguments in ``shared`` (positions or ids common to all rows)."""
+
+    def take(value):
+        if isinstance(value, torch.Tensor) and value.ndim and value.shape[0] == batch:
+            return value.index_select(0, rows)
+        return value
+
+    return tuple(take(value) for value in args), {key: value if key in shared else take(value) for key, value in kwargs.items()}
+
+
+def merge_outputs(outputs: list[Any], order: torch.Tensor) -> Any:
+    """The groups' outputs joined along the batch and put back in the rows' original ``order``."""
+    first = outputs[0]
+    if isinstance(first, torch.Tensor):
+        return torch.cat(outputs).index_select(0, order)
+    if isinstance(first, tuple):
+        return tuple(merge_outputs([output[i] for output in outputs], order) for i in range(len(first)))
+    if isinstance(first, dict):  # diffusers' BaseOutput is an ordered dict
+        return type(first)(**{key: merge_outputs([output[key] for output in outputs], order) for key in first})
+    return first
