@@ -11,6 +11,7 @@ one sample.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import platform
 import statistics
@@ -23,7 +24,8 @@ from torch.utils.flop_counter import FlopCounterMode
 from tqdm import tqdm
 
 import tap
-from tap.api import find_transformer, resolve_adapter
+from tap.api import find_denoisers, find_transformer, resolve_adapter
+from tap.compile import unwrap
 from tap.generate import DTYPES, add_video_options, call_options, check_sizes, check_writable, is_video, load_pipeline, run_pipeline
 from tap.metrics import PSNR_CAP, psnr, ssim
 from tap.peers import (
@@ -113,25 +115,27 @@ class BlockCounter:
     """Counts evaluated blocks: calls of each block's last parameterised leaf module, which runs only
     when the block itself really runs (skipping hooks replace the whole block).
 
-    Given the ``transformer``, it also counts its calls and the full ones (every block ran), so
-    that any method's full steps can be compared with tap's.
+    Given each transformer's blocks (``{transformer: blocks}``, every denoiser of a two-expert
+    pipeline), it also counts transformer calls and the full ones (every block ran), so that any
+    method's full steps can be compared with tap's.
     """
 
-    def __init__(self, blocks: list[torch.nn.Module], transformer: torch.nn.Module | None = None) -> None:
+    def __init__(self, blocks_of: dict[torch.nn.Module, list[torch.nn.Module]]) -> None:
         self.calls = 0
         self.transformer_calls = self.full_calls = 0
-        leaves = [self._last_leaf(block) for block in blocks]
+        leaves = [self._last_leaf(block) for blocks in blocks_of.values() for block in blocks]
         self._handles = [leaf.register_forward_hook(self._count) for leaf in leaves]
-        if transformer is not None:
-            self._handles += [transformer.register_forward_pre_hook(self._start), transformer.register_forward_hook(self._end)]
-        self._blocks, self._at_start = len(blocks), 0
+        for transformer, blocks in blocks_of.items():
+            self._handles += [transformer.register_forward_pre_hook(self._start),
+                              transformer.register_forward_hook(functools.partial(self._end, len(blocks)))]
+        self._at_start = 0
 
     def _start(self, *_):
         self._at_start = self.calls
 
-    def _end(self, *_):
+    def _end(self, blocks: int, *_):
         self.transformer_calls += 1
-        self.full_calls += self.calls - self._at_start >= self._blocks
+        self.full_calls += self.calls - self._at_start >= blocks
 
     def full_steps(self, steps_per_generation: int) -> float | None:
         """Mean full steps per generation: the share of full transformer calls times the step count."""
@@ -203,6 +207,8 @@ class Bench:
         self.transformer = find_transformer(self.pipe)
         self.adapter = resolve_adapter(self.transformer, None)
         self.blocks = list(self.adapter.blocks(self.transformer))
+        self.blocks_of = {transformer: list(resolve_adapter(transformer, None).blocks(transformer))
+                          for transformer in map(unwrap, find_denoisers(self.pipe).values())}
         self.samples = [(p, s) for p in settings.prompts for s in settings.seeds]
         self.notes: list[str] = ["LPIPS, ImageReward and CLIP: skipped (their weights are not available locally)."]
 
@@ -235,7 +241,7 @@ class Bench:
 
     def measure(self, method: Method) -> Measurement:
         """Generate every sample under ``method``; only the generations themselves are timed."""
-        counter = BlockCounter(self.blocks, self.transformer)
+        counter = BlockCounter(self.blocks_of)
         images, seconds = {}, 0.0
         try:
             with method.apply(self.pipe):
@@ -258,17 +264,18 @@ class Bench:
 
         def track(*_):
             nonlocal peak
-            peak = max(peak, hook_state_bytes(self.transformer))
+            peak = max(peak, sum(hook_state_bytes(transformer) for transformer in self.blocks_of))
 
         cuda = self.settings.device.startswith("cuda")
         if cuda:
             torch.cuda.reset_peak_memory_stats()
         with method.apply(self.pipe), FlopCounterMode(display=False) as flops:
-            handle = self.transformer.register_forward_hook(track)
+            handles = [transformer.register_forward_hook(track) for transformer in self.blocks_of]
             try:
                 self.generate(prompt, seed)
             finally:
-                handle.remove()
+                for handle in handles:
+                    handle.remove()
         if cuda:
             peak = torch.cuda.max_memory_allocated()
         elif method.family == "cache-dit":

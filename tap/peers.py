@@ -15,6 +15,8 @@ import attrs
 import torch
 
 import tap
+from tap.api import find_denoisers
+from tap.compile import unwrap
 from tap.config import TAPConfig
 
 TAP_PRESETS = {"tap-default": "default", "tap-token": "token", "tap-paper": "paper", "tap-global": "global", "tap-fora": "fora", "tap-taylorseer": "taylorseer"}
@@ -52,7 +54,7 @@ def tap_methods(intervals: list[int], refresh: tuple[float, ...]) -> list[Method
 
 def denoisers(pipe) -> list[torch.nn.Module]:
     """The pipeline's transformers: ``transformer`` and, in two-expert pipelines (Wan 2.2 A14B), ``transformer_2``."""
-    return [m for m in (getattr(pipe, "transformer", None), getattr(pipe, "transformer_2", None)) if isinstance(m, torch.nn.Module)]
+    return [unwrap(module) for module in find_denoisers(pipe).values()]
 
 
 @contextlib.contextmanager

@@ -36,7 +36,7 @@ def test_interval_one_is_bit_identical_to_diffusers_in_bfloat16(pipe):
 
 def test_predicted_steps_run_no_block_in_bfloat16(pipe):
     blocks = list(pipe.transformer.transformer_blocks) + list(pipe.transformer.single_transformer_blocks)
-    counter = BlockCounter(blocks)
+    counter = BlockCounter({pipe.transformer: blocks})
     try:
         with tap.accelerate(pipe, interval=4) as handle:
             images = sample(pipe)

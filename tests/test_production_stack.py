@@ -230,3 +230,18 @@ def test_a_non_finite_prediction_is_computed_in_full_counted_and_reported_once(r
     torch.testing.assert_close(image, full, rtol=0, atol=0)
     stats = tap.stats(pipe)
     assert stats.fallbacks == PREDICTED and stats.full_steps == STEPS and stats.predicted_steps == 0
+
+
+def test_bench_counts_the_blocks_and_full_steps_of_both_experts():
+    from tap.bench import BlockCounter
+
+    pipe = tiny_wan_pipeline(two_experts=True)
+    pipe.set_progress_bar_config(disable=True)
+    experts = ExpertCounter(pipe)
+    counter = BlockCounter({pipe.transformer: list(pipe.transformer.blocks), pipe.transformer_2: list(pipe.transformer_2.blocks)})
+    with tap.accelerate(pipe, interval=3):
+        wan(pipe, 12)
+        stats = tap.stats(pipe)
+    counter.remove()
+    assert counter.calls == sum(experts.calls.values()) == stats.blocks_run
+    assert counter.full_steps(12) == stats.full_steps

@@ -49,7 +49,7 @@ def test_bench_counts_a_step_full_only_when_every_block_ran(flux):
 
     blocks = [*flux.transformer_blocks, *flux.single_transformer_blocks]
     tap.enable(flux, interval=3, probe="first-block", orders=(1, 2))  # predicted steps run block 0
-    counter = BenchCounter(blocks, flux)
+    counter = BenchCounter({flux: blocks})
     sample_flux(flux, steps=12)
     counter.remove()
     assert counter.transformer_calls == 12 and counter.full_calls == 4 and counter.full_steps(12) == 4
