@@ -1,4 +1,4 @@
-"""The ``tap`` command line: ``tap list-plugins``, ``tap generate``, ``tap bench``, ``tap tune``."""
+"""The ``tap`` command line: ``tap list-plugins``, ``tap generate``, ``tap bench``, ``tap tune``, ``tap plan``."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ COMMANDS = {
     "generate": ("tap.generate", "add_generate_command", "generate with full compute and with tap, and compare"),
     "bench": ("tap.bench", "add_bench_command", "tap against diffusers' cache hooks and cache-dit, side by side"),
     "tune": ("tap.tune", "add_tune_command", "search tap's configuration for a speed or quality target on your model"),
+    "plan": ("tap.planning", "add_plan_command", "place the full steps for a model and step count from calibration generations"),
 }
 
 

@@ -5,8 +5,9 @@ full-compute references that tune generates itself:
 
 1. schedules: fixed intervals and probe-driven refresh thresholds, with the default candidates;
 2. selection: candidate families x distances x probes x selectors, on the best schedules of stage 1;
-3. placement: the winner's full steps, listed explicitly, each moved by up to two steps while PSNR
-   rises (coordinate descent): same number of full steps, so the same speed, placed better.
+3. placement: the winner's full steps, listed explicitly, or the DP placement of as many full steps
+   (:mod:`tap.planning`) where that scores better, each moved by up to two steps while PSNR rises
+   (coordinate descent): same number of full steps, so the same speed, placed better.
    The result is a ``listed`` schedule for this step count only.
 
 Speed is the block-evaluation speedup (deterministic: steps' worth of blocks over blocks really
@@ -28,6 +29,7 @@ from tap.bench import FULL, Bench, BenchSettings, quality
 from tap.config import PRESETS, TAPConfig
 from tap.generate import DTYPES
 from tap.peers import tap_method
+from tap.planning import make_plan
 from tap.runtime import build_schedule
 
 INTERVALS = (3, 4, 5, 6, 8, 10, 12)
@@ -150,8 +152,9 @@ class Tuner:
         return self.place(best, sweeps) if sweeps else best
 
     def place(self, trial: Trial, sweeps: int) -> Trial:
-        """Stage 3: move each full step of ``trial`` by :data:`PLACEMENT_MOVES` while PSNR rises, for
-        up to ``sweeps`` passes; the first step stays (nothing is cached before it)."""
+        """Stage 3: start from ``trial``'s full steps or, where it scores better, the DP plan of as many, then move
+        each full step by :data:`PLACEMENT_MOVES` while PSNR rises, for up to ``sweeps`` passes; the first step
+        stays (nothing is cached before it)."""
         num_steps = self.bench.settings.steps
         config = TAPConfig.from_dict(trial.config)
         steps = build_schedule(config).planned_full_steps(num_steps)
@@ -159,6 +162,9 @@ class Tuner:
             return trial
         best = trial
         with tqdm(desc="tap tune: placement", unit="trial") as bar:
+            planned = self.planned(config, len(steps), bar)
+            if planned is not None and self.score(planned) > self.score(best):
+                best, steps = planned, list(planned.config["schedule_options"]["steps"])
             for _ in range(sweeps):
                 start = best
                 for index in range(config.warmup, len(steps)):
@@ -176,6 +182,18 @@ class Tuner:
                 if best is start:
                     break
         return best
+
+
+    def planned(self, config: TAPConfig, full_steps: int, bar) -> Trial | None:
+        """The DP placement of ``full_steps`` full steps for ``config``'s family (:mod:`tap.planning`) from the samples'
+        full-compute generations, evaluated; None when the family is one the plan cannot score."""
+        num_steps = self.bench.settings.steps
+        try:
+            placed = make_plan(self.bench.pipe, lambda: [self.bench.generate(*sample)[0] for sample in self.bench.samples],
+                               full_steps=full_steps, num_steps=num_steps, config=config, check=False)
+        except tap.ConfigError:
+            return None
+        return self.evaluate("placement", f"planned steps={placed.steps}", placed.config, bar)
 
 
 def schedule_options(config: dict) -> dict:

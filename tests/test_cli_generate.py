@@ -104,9 +104,10 @@ def test_tune_placement_moves_full_steps_without_adding_any(tmp_path):
     placed = Tuner(settings, journal, target_speedup=3.0, target_psnr=None).run(stage_one, stage_two, keep=1, sweeps=1)
     trials = [json.loads(line) for line in journal.read_text().splitlines()]
     placements = [t for t in trials if t["stage"] == "placement"]
-    # Step 4 of [0, 4, 8] tries 2, 3, 5, 6; then step 8 tries 6, 7, 9 (10 is past the end), less
-    # 6 if step 4 moved there.
-    assert len(placements) in (6, 7)
+    # First the DP plan for 3 full steps (tap plan), then one sweep from the better of plan and grid:
+    # each of the two movable steps tries up to 4 neighbours (fewer at the end or where taken).
+    assert placements[0]["label"].startswith("planned")
+    assert 1 + 4 <= len(placements) <= 1 + 8
     assert {t["speedup"] for t in placements} == {grid.speedup}  # moved, never added
     assert all(len(t["config"]["schedule_options"]["steps"]) == 3 for t in placements)
     assert placed.psnr == max([grid.psnr, *(t["psnr"] for t in placements)])

@@ -1,0 +1,405 @@
+"""``tap.plan`` and ``tap plan``: place the full steps for one model, scheduler and step count from a calibration run.
+
+One calibration run records, through tap's hooks, the block stack's residual r = f(x) - x at every
+step of ordinary full-compute generations (every step computed, so the run is exactly the plain
+model's). Their inner products over steps (a Gram matrix, summed over samples and cache contexts)
+give the teacher-forced error of any linear forecast of r from any choice of earlier full steps.
+A dynamic programme over every placement of the K full steps (the warm-up steps always full)
+minimises that error summed over the predicted steps. The plan then checks itself: it generates
+the calibration samples with the placement and with tap's uniform grid of K full steps and keeps
+whichever is closer to the full-compute outputs.
+
+Memory: the residuals of one generation are kept per cache context until it ends, subsampled to
+at most ``tokens`` evenly spaced tokens per sample, in float64 (exact inner products): steps x
+batch x tokens x width x 8 bytes, e.g. 50 x 1 x 1024 x 3072 x 8 = 1.26 GB for FLUX.1-dev at 4096
+image tokens (one context; FLUX.1-dev uses no classifier-free guidance pass).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import attrs
+import numpy as np
+import torch
+
+import tap
+from tap.config import TAPConfig
+from tap.errors import ConfigError
+from tap.family import Candidate, active_set
+from tap.metrics import PSNR_CAP
+from tap.plugins import registry
+from tap.predictor import LinearPredictor
+
+MAX_HISTORY = 3  # the DP's state is the last full steps: (steps + 1) ** (history + 1) entries
+TOKENS = 1024  # residual tokens kept per sample for the cost model
+
+
+# -- recording -----------------------------------------------------------------------------------
+class Recorder:
+    """Accumulates the Gram matrix <r_s, r_t> of the block-stack residuals over steps, one generation at a time per context."""
+
+    def __init__(self, num_steps: int, tokens: int | None) -> None:
+        self.num_steps, self.tokens = num_steps, tokens
+        self.gram = np.zeros((num_steps, num_steps))
+        self.generations = 0
+        self.timesteps: dict[int, float] = {}
+        self._open: dict[str, tuple[torch.Tensor, list[int]]] = {}  # context -> (residuals [steps, M], steps seen)
+
+    def add(self, context: str, step: int, r: torch.Tensor) -> None:
+        """Record one step's residual [B, N, D] (subsampled over N) and its inner products with the earlier steps."""
+        if step >= self.num_steps:
+            raise ConfigError(f"run made a generation with more than num_steps={self.num_steps} steps; give num_steps as run samples")
+        buffer, seen = self._open.get(context, (None, []))
+        if seen and step <= seen[-1]:
+            self._close(context)
+            buffer, seen = None, []
+        r = r.reshape(r.shape[0], -1, r.shape[-1])
+        if self.tokens is not None and r.shape[1] > self.tokens:
+            r = r[:, torch.linspace(0, r.shape[1] - 1, self.tokens, device=r.device).round().long()]
+        r = r.reshape(-1).to(torch.float64)
+        if buffer is None:
+            buffer = torch.zeros(self.num_steps, r.numel(), dtype=torch.float64, device=r.device)
+        buffer[step] = r
+        seen.append(step)
+        row = (buffer[: step + 1] @ r).cpu().numpy()  # steps not seen yet are zero rows
+        self.gram[step, : step + 1] += row
+        self.gram[:step, step] += row[:step]
+        self._open[context] = (buffer, seen)
+
+    def _close(self, context: str) -> None:
+        _, seen = self._open.pop(context)
+        if seen != list(range(self.num_steps)):
+            raise ConfigError(
+                f"run made a generation of {len(seen)} steps (steps {seen[0]}..{seen[-1]}), but num_steps={self.num_steps}: "
+                "give num_steps as run samples"
+            )
+        self.generations += 1
+
+    def finish(self) -> np.ndarray:
+        """The Gram matrix over every complete generation; a ConfigError when none was recorded or one is incomplete."""
+        for context in list(self._open):
+            self._close(context)
+        if not self.generations:
+            raise ConfigError("run made no generation with the target: call the pipeline or transformer inside run")
+        return self.gram
+
+
+def record(target: Any, run: Callable[[], Any], num_steps: int, config: TAPConfig, tokens: int | None) -> tuple[Recorder, Any]:
+    """Run ``run`` with tap computing every step, recording residuals; returns the finished recorder and run's outputs."""
+    recorder = Recorder(num_steps, tokens)
+    handle = tap.enable(target, TAPConfig(interval=1, warmup=1, adapter=config.adapter))
+    try:
+        if len(handle.denoisers) > 1:
+            raise ConfigError(f"tap.plan places the steps of one transformer; this pipeline has {', '.join(handle.denoisers)}")
+        runtime = handle.runtime
+        exit_step = runtime.exit
+
+        def recording_exit(output):
+            state = runtime.states.get_state()
+            if state.pending is not None:
+                x = state.pending[0]
+                context = getattr(runtime.states.current, "name", None) or "default"
+                recorder.add(context, state.step, runtime.adapter.stack_output(output).float() - x.float())
+            return exit_step(output)
+
+        runtime.exit = recording_exit
+        with torch.no_grad():
+            outputs = run()
+    finally:
+        handle.disable()
+    recorder.finish()
+    return recorder, outputs
+
+
+# -- the cost model and the dynamic programme -----------------------------------------------------
+@attrs.frozen
+class StepCosts:
+    """Teacher-forced squared error of the family's forecast of each step from each history of full steps.
+
+    A family of several candidates scores each step by its best candidate there (what a global
+    selector picks at best); steps run with the family's own history of the last full steps.
+    """
+
+    gram: np.ndarray = attrs.field(eq=False)
+    family: tuple[Candidate, ...]
+
+    @property
+    def num_steps(self) -> int:
+        return len(self.gram)
+
+    @property
+    def history(self) -> int:
+        return max(c.predictor.history for c in self.family)
+
+    def weights(self, cached: tuple[int, ...], targets) -> np.ndarray:
+        """Each candidate's weights [T, C, H] over ``cached`` for each target; NaN rows for inactive candidates."""
+        table = np.full((len(targets), len(self.family), len(cached)), np.nan)
+        for row, target in enumerate(targets):
+            active = active_set(self.family, tuple(int(s) for s in cached), int(target))
+            if active.indices:
+                table[row, list(active.indices)] = active.weights.numpy()
+        return table
+
+    def shift_invariant(self) -> bool:
+        """Whether the family's weights depend on step differences only (tap's built-in predictors' do)."""
+        probe = (0, 2, 3)[-self.history :]
+        return np.allclose(self.weights(probe, [7]), self.weights(tuple(s + 5 for s in probe), [12]), equal_nan=True)
+
+    def errors(self, cached: np.ndarray, targets: np.ndarray, weights: np.ndarray) -> np.ndarray:
+        """Squared errors [B, T] at ``targets`` [B, T] from ``cached`` [B, H] with ``weights`` [B, T, C, H]: the best
+        active candidate's (inf where none is active)."""
+        rows = self.gram[cached]  # [B, H, N]
+        history = np.take_along_axis(rows, cached[:, None, :], axis=2)  # [B, H, H]
+        cross = np.take_along_axis(rows, targets[:, None, :], axis=2)  # [B, H, T]
+        own = self.gram[targets, targets]  # [B, T]
+        quadratic = np.einsum("btch,bhk,btck->btc", weights, history, weights)
+        linear = np.einsum("btch,bht->btc", weights, cross)
+        error = quadratic - 2 * linear + own[..., None]
+        return np.where(np.isnan(error), np.inf, error).min(axis=2)
+
+    def table(self) -> np.ndarray:
+        """Cumulative errors C[state, j] = summed errors of the steps between the state's last full step and j, for
+        every state (s_1..s_H) of the last full steps (``num_steps`` marks an absent entry); inf where undefined.
+
+        States are taken in groups with the same offsets between their full steps, one array operation each."""
+        n, history = self.num_steps, self.history
+        cumulative = np.full((n + 1,) * history + (n + 1,), np.inf)
+        invariant = self.shift_invariant()
+        for length in range(1, history + 1):
+            for earlier in itertools.combinations(range(-(n - 1), 0), length - 1):
+                offsets = np.array([*earlier, 0])
+                lasts = np.arange(-offsets[0], n)
+                ahead = np.arange(1, n + offsets[0])  # how far past the last full step a target lies
+                cached, targets = lasts[:, None] + offsets, lasts[:, None] + ahead
+                valid = targets < n
+                targets = np.minimum(targets, n - 1)
+                if invariant:
+                    weights = np.broadcast_to(self.weights(offsets - offsets[0], ahead - offsets[0]), (len(lasts), len(ahead), len(self.family), length))
+                else:
+                    weights = np.stack([self.weights(c, t) for c, t in zip(cached, targets)])
+                errors = np.where(valid, self.errors(cached, targets, weights), 0.0)
+                sums = np.concatenate([np.zeros((len(lasts), 1)), np.cumsum(errors, axis=1)], axis=1)
+                for last, row, state in zip(lasts, sums, cached):
+                    index = (n,) * (history - length) + tuple(state)
+                    cumulative[index] = 0.0
+                    cumulative[index][last + 1 :] = row[: n - last]
+        return cumulative
+
+    def cost(self, steps: list[int]) -> float:
+        """The summed error of the predicted steps when exactly ``steps`` run in full."""
+        total, cached = 0.0, ()
+        for step in range(self.num_steps):
+            if step in steps:
+                cached = (*cached, step)[-self.history :]
+                continue
+            index = np.array([cached])
+            weights = self.weights(cached, [step])[None]
+            total += float(self.errors(index, np.array([[step]]), weights)[0, 0])
+        return total
+
+
+def best_placement(costs: StepCosts, full_steps: int, warmup: int = 1) -> tuple[list[int], float]:
+    """The ``full_steps`` full steps (the first ``warmup`` included) with the least summed error, and that error."""
+    n, history = costs.num_steps, costs.history
+    cumulative = costs.table()
+    # A transition from a state to the next full step c costs the errors of the steps in between.
+    moves = cumulative[..., :n].copy()
+    last = np.arange(n + 1).reshape((1,) * (history - 1) + (n + 1, 1))
+    moves[np.broadcast_to(np.arange(n) <= last, moves.shape)] = np.inf
+    value = cumulative[..., n]  # no full step left: the tail's errors
+    choices = []
+    for _ in range(full_steps - warmup):
+        total = moves + value[None, ..., :n]
+        choices.append(total.argmin(-1))
+        value = total.min(-1)
+    start = tuple(range(warmup))
+    state = (n,) * max(history - warmup, 0) + start[-history:]
+    best, steps = float(value[state]), list(start)
+    for choice in reversed(choices):
+        step = int(choice[state])
+        steps.append(step)
+        state = (*state[1:], step)
+    return steps, best
+
+
+# -- the uniform grid and the self-check -----------------------------------------------------------
+def uniform_grid(num_steps: int, full_steps: int, warmup: int = 1) -> list[int]:
+    """tap's fixed grid with ``full_steps`` full steps (its largest such interval), else that many evenly spread."""
+    fixed = registry().get("schedule", "fixed").cls
+    for interval in range(num_steps, 0, -1):
+        steps = fixed(interval=interval, warmup=warmup).planned_full_steps(num_steps)
+        if len(steps) == full_steps:
+            return steps
+    spacing = (num_steps - warmup) / (full_steps - warmup + 1)  # >= 1: K = N is interval 1's grid
+    return [*range(warmup), *(warmup - 1 + round(j * spacing) for j in range(1, full_steps - warmup + 1))]
+
+
+def as_arrays(value: Any) -> list[np.ndarray]:
+    """Every array in run's outputs (tensors, arrays, images, pipeline outputs, and lists or dicts of them) as float64."""
+    if value is None:
+        return []
+    if isinstance(value, torch.Tensor):
+        return [value.detach().to("cpu", torch.float64).numpy()]
+    if isinstance(value, dict):
+        return [a for item in value.values() for a in as_arrays(item)]
+    if isinstance(value, (list, tuple)):
+        return [a for item in value for a in as_arrays(item)]
+    for name in ("images", "frames"):
+        if hasattr(value, name):
+            return as_arrays(getattr(value, name))
+    return [np.asarray(value, dtype=np.float64)]
+
+
+def closeness(references: list[np.ndarray], outputs: Any) -> float:
+    """Mean PSNR (dB, capped at PSNR_CAP) of ``outputs`` against ``references``, each over its reference's value range."""
+    arrays = as_arrays(outputs)
+    if len(arrays) != len(references):
+        raise ConfigError(f"run returned {len(arrays)} outputs with tap but {len(references)} without: it must return the same outputs each time")
+    scores = []
+    for reference, output in zip(references, arrays):
+        error = float(np.mean((reference - output) ** 2))
+        span = float(np.ptp(reference)) or 1.0
+        scores.append(PSNR_CAP if error == 0 else min(10 * math.log10(span**2 / error), PSNR_CAP))
+    return float(np.mean(scores))
+
+
+@attrs.frozen
+class Plan:
+    """A placement and how it was chosen: the DP's steps and the grid's, their modelled errors and calibration PSNR."""
+
+    config: TAPConfig
+    planned: list[int]
+    grid: list[int]
+    planned_error: float
+    grid_error: float
+    planned_psnr: float | None  # None when the self-check was skipped
+    grid_psnr: float | None
+    calibration_seconds: float
+    planning_seconds: float
+    check_seconds: float
+    generations: int  # calibration generations recorded (per cache context)
+
+    @property
+    def steps(self) -> list[int]:
+        return list(self.config.schedule_options["steps"])
+
+    @property
+    def kept(self) -> str:
+        return "planned" if self.steps == self.planned else "grid"
+
+
+def check_arguments(full_steps: int, num_steps: int, config: TAPConfig) -> None:
+    """Refuse bad counts and families the cost model cannot score, before anything runs."""
+    for name, value in (("num_steps", num_steps), ("full_steps", full_steps)):
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise ConfigError(f"{name} must be an int >= 1, got {value!r}")
+    if full_steps > num_steps:
+        raise ConfigError(f"full_steps={full_steps} is more than num_steps={num_steps}")
+    if full_steps < config.warmup:
+        raise ConfigError(f"full_steps={full_steps} is fewer than the config's warmup={config.warmup} (always full)")
+    family = config.family()
+    if not all(isinstance(c.predictor, LinearPredictor) for c in family):
+        raise ConfigError("tap.plan scores linear predictors only (weighted sums of cached steps); this family has another")
+    history = max(c.predictor.history for c in family)
+    if history > MAX_HISTORY:
+        raise ConfigError(f"tap.plan handles predictors that use up to {MAX_HISTORY} full steps (taylor order <= 2); this family uses {history}")
+
+
+def make_plan(target: Any, run: Callable[[], Any], *, full_steps: int, num_steps: int, config: TAPConfig | None = None,
+              check: bool = True, tokens: int | None = TOKENS) -> Plan:
+    """Record ``run`` (full-compute generations of ``num_steps`` steps), place ``full_steps`` full steps by the DP,
+    and, with ``check``, keep the DP's placement or tap's grid, whichever is closer to run's full-compute outputs."""
+    config = TAPConfig() if config is None else config
+    if not isinstance(config, TAPConfig):
+        raise ConfigError(f"config must be a tap.TAPConfig, got {type(config).__name__}")
+    check_arguments(full_steps, num_steps, config)
+    start = time.perf_counter()
+    recorder, outputs = record(target, run, num_steps, config, tokens)
+    calibrated = time.perf_counter()
+    costs = StepCosts(recorder.gram, config.family())
+    planned, planned_error = best_placement(costs, full_steps, config.warmup)
+    grid = uniform_grid(num_steps, full_steps, config.warmup)
+    grid_error = costs.cost(grid)
+    planning = time.perf_counter()
+
+    def listed(steps):
+        return config.replace(schedule="listed", schedule_options={"steps": steps, "num_steps": num_steps})
+
+    scores = {}
+    if check and planned != grid:
+        references = as_arrays(outputs)
+        if not references:
+            raise ConfigError("run returned no outputs to check the plan against: return the generations (or pass check=False)")
+        for name, steps in (("planned", planned), ("grid", grid)):
+            with tap.accelerate(target, listed(steps)), torch.no_grad():
+                scores[name] = closeness(references, run())
+    keep = grid if scores and scores["grid"] > scores["planned"] else planned
+    return Plan(listed(keep), planned, grid, planned_error, grid_error, scores.get("planned"), scores.get("grid"),
+                calibrated - start, planning - calibrated, time.perf_counter() - planning, recorder.generations)
+
+
+def plan(target: Any, run: Callable[[], Any], *, full_steps: int, num_steps: int, config: TAPConfig | None = None, **options) -> TAPConfig:
+    """The base ``config`` with a ``listed`` schedule of ``full_steps`` full steps placed for this model and
+    ``num_steps`` from the generations ``run`` makes (see :func:`make_plan` for ``options``)."""
+    return make_plan(target, run, full_steps=full_steps, num_steps=num_steps, config=config, **options).config
+
+
+# -- tap plan ------------------------------------------------------------------------------------
+def plan_command(args) -> int:
+    """Validate everything, load the model, plan, save the preset and say what was kept."""
+    from tqdm import tqdm
+
+    from tap.generate import DTYPES, check_writable, load_pipeline, run_pipeline
+
+    config = TAPConfig.preset(args.preset)
+    for name in ("steps", "full_steps"):
+        if getattr(args, name) < 1:
+            raise ConfigError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
+    check_arguments(args.full_steps, args.steps, config)
+    out = Path(args.out)
+    if out.suffix != ".json":
+        raise ConfigError(f"--out must end in .json (a preset file for --preset), got {args.out!r}")
+    check_writable(out)
+    samples = [(prompt, seed) for prompt in args.prompts for seed in args.seeds]
+    with torch.no_grad():
+        pipe = load_pipeline(args.model, args.device, DTYPES[args.dtype])
+        pipe.set_progress_bar_config(disable=True)
+        with tqdm(total=3 * len(samples), desc="tap plan", unit="generation") as bar:
+
+            def run():
+                outputs = []
+                for prompt, seed in samples:
+                    outputs.append(run_pipeline(pipe, prompt, args.steps, seed, args.device, "", quiet=True)[0])
+                    bar.update(1)
+                return outputs
+
+            result = make_plan(pipe, run, full_steps=args.full_steps, num_steps=args.steps, config=config, check=not args.no_check)
+    result.config.save(out)
+    if result.planned_psnr is not None:
+        print(f"calibration PSNR: planned {result.planned_psnr:.2f} dB, uniform grid {result.grid_psnr:.2f} dB")
+    print(f"kept the {'planned placement' if result.kept == 'planned' else 'uniform grid'}: full steps {result.steps} of {args.steps}")
+    print(f"calibration {result.calibration_seconds:.2f} s, planning {result.planning_seconds:.3f} s, check {result.check_seconds:.2f} s")
+    print(f"saved preset {out}: tap.enable(pipe, preset={str(out)!r}) or tap generate --preset {out} --steps {args.steps}")
+    return 0
+
+
+def add_plan_command(commands) -> None:
+    from tap.generate import DEMO_MODEL, DTYPES
+
+    parser = commands.add_parser("plan", help="place the full steps for a model and step count from calibration generations")
+    parser.add_argument("--model", default=DEMO_MODEL, help="'demo' (bundled), a Hugging Face id or a local pipeline folder")
+    parser.add_argument("--prompts", nargs="+", default=["g", "A", "7"], help="calibration prompts")
+    parser.add_argument("--seeds", nargs="+", type=int, default=[1])
+    parser.add_argument("--steps", type=int, default=50, help="num_inference_steps the plan is for")
+    parser.add_argument("--full-steps", type=int, required=True, help="how many steps run the whole block stack")
+    parser.add_argument("--preset", default="default", help="the predictor family to plan for: a preset name or file")
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--dtype", default="float32", choices=sorted(DTYPES))
+    parser.add_argument("--no-check", action="store_true", help="keep the DP's placement without comparing it with the grid")
+    parser.add_argument("--out", default="tap-plan.json", help="preset file to write")
+    parser.set_defaults(run=plan_command)

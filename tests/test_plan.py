@@ -1,0 +1,159 @@
+"""``tap.plan``: the DP's optimum, what it records, the self-check, argument checks and ``tap plan``."""
+
+import itertools
+import json
+
+import numpy as np
+import pytest
+import torch
+
+import tap
+import tap.planning as planning
+from tap.planning import StepCosts, best_placement, make_plan, uniform_grid
+
+from conftest import flux_inputs, sample_flux
+from test_cli_generate import run_tap
+
+
+def synthetic_gram(steps: int, seed: int) -> np.ndarray:
+    """Inner products of a random walk of residuals: a smooth trajectory like a sampler's."""
+    walk = np.random.default_rng(seed).normal(size=(steps, 6)).cumsum(axis=0)
+    return walk @ walk.T
+
+
+@pytest.mark.parametrize("config", [tap.TAPConfig(), tap.TAPConfig(orders=(1, 2)), tap.TAPConfig(predictor="reuse", orders=(0,)),
+                                    tap.TAPConfig(orders=(2,), warmup=2), tap.TAPConfig.preset("paper")], ids=str)
+@pytest.mark.parametrize("steps, full", [(8, 3), (9, 4), (7, 1), (6, 6)])
+def test_dp_finds_the_brute_force_optimum(config, steps, full):
+    if full < config.warmup:
+        pytest.skip("fewer full steps than the warm-up")
+    costs = StepCosts(synthetic_gram(steps, seed=steps * 10 + full), config.family())
+    placed, error = best_placement(costs, full, config.warmup)
+    start = list(range(config.warmup))
+    brute = min(costs.cost([*start, *rest]) for rest in itertools.combinations(range(config.warmup, steps), full - config.warmup))
+    assert len(placed) == full and placed[: config.warmup] == start
+    assert error == pytest.approx(brute) and costs.cost(placed) == pytest.approx(brute)
+
+
+def test_uniform_grid_is_taps_fixed_grid_when_one_has_that_many_full_steps():
+    assert uniform_grid(50, 9) == [0, 6, 12, 18, 24, 30, 36, 42, 48]
+    assert uniform_grid(50, 13) == list(range(0, 50, 4))
+    spread = uniform_grid(20, 6)  # no interval gives 6 of 20
+    assert len(spread) == 6 and spread[0] == 0 and spread == sorted(set(spread))
+
+
+def plain_residual_gram(flux, steps: int, tokens=None) -> np.ndarray:
+    """<r_s, r_t> over the steps of a plain run, r from forward hooks on the first and last blocks."""
+    blocks = [*flux.transformer_blocks, *flux.single_transformer_blocks]
+    inputs, residuals = [], []
+    first = blocks[0].register_forward_pre_hook(lambda m, a, k: inputs.append(k.get("hidden_states", a[0] if a else None)), with_kwargs=True)
+    last = blocks[-1].register_forward_hook(lambda m, a, o: residuals.append(o[1].double() - inputs[-1].double()))
+    try:
+        sample_flux(flux, steps=steps)
+    finally:
+        first.remove()
+        last.remove()
+    r = torch.stack(residuals)  # [steps, B, N, D]
+    if tokens is not None:
+        r = r[:, :, torch.linspace(0, r.shape[2] - 1, tokens).round().long()]
+    flat = r.reshape(steps, -1)
+    return (flat @ flat.T).numpy()
+
+
+@pytest.mark.parametrize("tokens", [None, 5])
+def test_recorded_residuals_are_those_of_a_plain_run(flux, tokens):
+    expected = plain_residual_gram(flux, steps=6, tokens=tokens)
+    recorder, (latents, _) = planning.record(flux, lambda: sample_flux(flux, steps=6), 6, tap.TAPConfig(), tokens)
+    assert recorder.generations == 1
+    np.testing.assert_allclose(recorder.gram, expected, rtol=1e-6)
+    plain, _ = sample_flux(flux, steps=6)
+    assert torch.equal(latents, plain)  # recording computes every step: exactly the plain model
+
+
+def test_plan_round_trips_and_enable_runs_exactly_the_planned_full_steps(flux, tmp_path):
+    config = tap.plan(flux, lambda: sample_flux(flux, steps=10)[0], full_steps=4, num_steps=10)
+    steps = config.schedule_options["steps"]
+    assert config.schedule == "listed" and config.schedule_options["num_steps"] == 10 and len(steps) == 4 and steps[0] == 0
+    config.save(tmp_path / "plan.json")
+    loaded = tap.TAPConfig.load(tmp_path / "plan.json")
+    assert loaded == config
+    with tap.accelerate(flux, loaded) as handle:
+        sample_flux(flux, steps=10)
+        assert handle.stats().full_steps == 4 and handle.stats().predicted_steps == 6
+
+
+def test_a_hand_written_loop_with_cache_contexts_works_as_run(flux):
+    def run():
+        return [sample_flux(flux, steps=8, context=name, seed=seed)[0] for name in ("cond", "uncond") for seed in (0, 1)]
+
+    result = make_plan(flux, run, full_steps=3, num_steps=8, config=tap.TAPConfig.preset("token"))
+    assert result.generations == 4  # two samples in each of two contexts
+    assert result.planned_error <= result.grid_error
+    assert result.kept in ("planned", "grid") and result.config.orders == (1, 2)  # the base family is kept
+
+
+def test_the_self_check_keeps_the_grid_when_the_plan_scores_worse(flux, monkeypatch):
+    def closeness(references, outputs):  # the plan's placement is rated below the grid's
+        return 10.0 if scored.append(outputs) or len(scored) == 1 else 20.0
+
+    scored = []
+    monkeypatch.setattr(planning, "closeness", closeness)
+    result = make_plan(flux, lambda: sample_flux(flux, steps=10)[0], full_steps=3, num_steps=10)
+    assert result.planned != result.grid and len(scored) == 2
+    assert result.kept == "grid" and result.steps == uniform_grid(10, 3)
+    assert (result.planned_psnr, result.grid_psnr) == (10.0, 20.0)
+
+
+def test_the_self_check_needs_runs_outputs(flux):
+    with pytest.raises(tap.ConfigError, match="run returned no outputs"):
+        make_plan(flux, lambda: None if sample_flux(flux, steps=10) else None, full_steps=3, num_steps=10)
+    assert make_plan(flux, lambda: None if sample_flux(flux, steps=10) else None, full_steps=3, num_steps=10, check=False).planned_psnr is None
+
+
+@pytest.mark.parametrize("full, steps, message", [
+    (11, 10, "full_steps=11 is more than num_steps=10"),
+    (0, 10, "full_steps must be an int >= 1, got 0"),
+    (3, 0, "num_steps must be an int >= 1, got 0"),
+])
+def test_bad_counts_are_refused_before_anything_runs(flux, full, steps, message):
+    ran = []
+    with pytest.raises(tap.ConfigError, match=message):
+        tap.plan(flux, lambda: ran.append(1), full_steps=full, num_steps=steps)
+    assert not ran and getattr(flux, "_tap_handle", None) is None
+
+
+@pytest.mark.parametrize("sampled, message", [(12, "more than num_steps=10"), (8, "a generation of 8 steps")])
+def test_a_run_with_another_step_count_is_refused(flux, sampled, message):
+    with pytest.raises(tap.ConfigError, match=message):
+        tap.plan(flux, lambda: sample_flux(flux, steps=sampled)[0], full_steps=3, num_steps=10)
+    assert getattr(flux, "_tap_handle", None) is None  # tap was removed again
+
+
+def test_families_the_cost_model_cannot_score_are_refused(flux):
+    with pytest.raises(tap.ConfigError, match="up to 3 full steps"):
+        tap.plan(flux, lambda: None, full_steps=3, num_steps=10, config=tap.TAPConfig(orders=(3,)))
+    with pytest.raises(tap.ConfigError, match="run made no generation"):
+        tap.plan(flux, lambda: flux_inputs(), full_steps=3, num_steps=10)
+
+
+def test_plan_command_writes_a_preset_that_generate_accepts(tmp_path):
+    preset = tmp_path / "plan.json"
+    result = run_tap("plan", "--prompts", "A", "--steps", "8", "--full-steps", "3", "--out", str(preset))
+    assert result.returncode == 0, result.stderr
+    assert "saved preset" in result.stdout and "tap plan" in result.stderr  # the progress bar
+    options = json.loads(preset.read_text())["config"]["schedule_options"]
+    assert options["num_steps"] == 8 and len(options["steps"]) == 3
+    generated = run_tap("generate", "--steps", "8", "--preset", str(preset), "--json", "--out", str(tmp_path / "x.png"))
+    assert generated.returncode == 0, generated.stderr
+    assert json.loads(generated.stdout)["full_steps"] == 3
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--full-steps", "9", "--steps", "8"], "full_steps=9 is more than num_steps=8"),
+    (["--full-steps", "0"], "--full-steps must be >= 1, got 0"),
+    (["--full-steps", "3", "--out", "plan.txt"], "--out must end in .json"),
+    (["--full-steps", "3", "--model", "/no/such/model"], "could not load pipeline"),
+])
+def test_plan_command_refuses_bad_arguments(args, message, tmp_path):
+    result = run_tap("plan", *args)
+    assert result.returncode == 2 and message in result.stderr
