@@ -200,3 +200,15 @@ def test_statistics_survive_the_pipeline_end_reset_and_caches_are_freed(flux):
     assert all(state.r is None for state in handle.runtime.states.states().values())
     again, _ = sample_flux(flux)
     assert torch.equal(again, reference) and tap.stats(flux).steps == 12
+
+
+@pytest.mark.parametrize("context", [None, ""])
+def test_calls_without_a_named_context_are_counted_as_default(flux, context):
+    tap.enable(flux, interval=3)
+    sample_flux(flux, steps=4)
+    assert tap.stats(flux).contexts == ("default",)
+    tap.disable(flux)
+    tap.enable(flux, interval=3)
+    with flux.cache_context(context):
+        sample_flux(flux, steps=4)
+    assert tap.stats(flux).contexts == ("default",)
