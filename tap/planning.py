@@ -127,6 +127,7 @@ class StepCosts:
 
     gram: np.ndarray = attrs.field(eq=False)
     family: tuple[Candidate, ...]
+    step_weights: np.ndarray | None = attrs.field(default=None, eq=False)  # [N] factor on each step's error (research)
 
     @property
     def num_steps(self) -> int:
@@ -160,6 +161,8 @@ class StepCosts:
         quadratic = np.einsum("btch,bhk,btck->btc", weights, history, weights)
         linear = np.einsum("btch,bht->btc", weights, cross)
         error = quadratic - 2 * linear + own[..., None]
+        if self.step_weights is not None:
+            error = error * self.step_weights[targets][..., None]
         return np.where(np.isnan(error), np.inf, error).min(axis=2)
 
     def table(self) -> np.ndarray:

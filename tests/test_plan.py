@@ -35,6 +35,20 @@ def test_dp_finds_the_brute_force_optimum(config, steps, full):
     assert error == pytest.approx(brute) and costs.cost(placed) == pytest.approx(brute)
 
 
+def test_step_weights_scale_each_predicted_steps_error_and_the_dp_follows_them():
+    family, gram = tap.TAPConfig().family(), synthetic_gram(9, seed=3)
+    plain, placement = StepCosts(gram, family), [0, 4, 6]
+    each = [StepCosts(gram, family, np.eye(9)[step]).cost(placement) for step in range(9)]  # one step's error alone
+    assert all(each[step] == 0 for step in placement) and all(each[step] > 0 for step in range(9) if step not in placement)
+    assert sum(each) == pytest.approx(plain.cost(placement))
+    weights = np.linspace(0.5, 3.0, 9)
+    weighted = StepCosts(gram, family, weights)
+    assert weighted.cost(placement) == pytest.approx(float(np.dot(weights, each)))
+    placed, error = best_placement(weighted, 3)
+    brute = min(weighted.cost([0, *rest]) for rest in itertools.combinations(range(1, 9), 2))
+    assert error == pytest.approx(brute) and weighted.cost(placed) == pytest.approx(brute)
+
+
 def test_uniform_grid_is_taps_fixed_grid_when_one_has_that_many_full_steps():
     assert uniform_grid(50, 9) == [0, 6, 12, 18, 24, 30, 36, 42, 48]
     assert uniform_grid(50, 13) == list(range(0, 50, 4))
