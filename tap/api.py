@@ -12,7 +12,7 @@ import torch
 
 from tap.adapter import DOCS_PAGE, Adapter
 from tap.clock import StepClock
-from tap.compile import CompileTakeover, called_from_compiled_wrapper, compiler_of, is_compiled_wrapper, unwrap
+from tap.compile import BlockCompiles, compiler_of, unwrap
 from tap.config import TAPConfig
 from tap.conflicts import refuse_other_caches
 from tap.dry_run import dry_run
@@ -134,42 +134,19 @@ class Denoiser:
         self.transformer = unwrap(module)
         self.runtime = runtime
         self.created: list[torch.nn.Module] = []
-        self.compiles = CompileTakeover()
-        self.wrapper_taken = False  # whether a torch.compile wrapper around the transformer was taken over
+        self.compiles: BlockCompiles | None = None  # set once the hooks are installed
 
     def stats(self) -> TAPStats:
         states = self.runtime.states.states()
         return _stats_of(list(states.values()), [c.label for c in self.runtime.family], tuple(states))
 
-    # -- compile -----------------------------------------------------------------------------------
-    def take_compiles(self, module: torch.nn.Module) -> None:
-        """Compile the blocks' bodies as the transformer (or its wrapper, or its blocks) was compiled."""
-        hooks = block_hooks(self.runtime.blocks)
-        for candidate in dict.fromkeys([module, self.transformer]):
-            compiler = self.compiles.take(candidate)
-            if compiler is not None:
-                self.wrapper_taken |= is_compiled_wrapper(candidate)
-                self._compile_blocks(hooks, compiler)
-        for hook, block in zip(hooks, self.runtime.blocks):
-            compiler = self.compiles.take(block)
-            if compiler is not None:
-                hook.compile_body(compiler)
-        self.compiles.intercept(self.transformer, lambda compiler: self._compile_blocks(hooks, compiler))
-        for hook, block in zip(hooks, self.runtime.blocks):
-            self.compiles.intercept(block, hook.compile_body)
+    def install(self, module: torch.nn.Module, pipeline: Any) -> None:
+        """Hook the transformer and its blocks, and take over how they were (or will be) compiled."""
+        self.created = install(self.transformer, self.runtime, functools.partial(self.check, pipeline))
+        bodies = [hook.compile_body for hook in block_hooks(self.runtime.blocks)]
+        self.compiles = BlockCompiles(self.transformer, self.runtime.blocks, bodies)
+        self.compiles.take(module)
 
-    @staticmethod
-    def _compile_blocks(hooks, compiler) -> None:
-        for hook in hooks:
-            hook.compile_body(compiler)
-
-    def take_new_wrapper(self, module: Any) -> None:
-        """A ``torch.compile`` wrapper set as the pipeline's denoiser after tap.enable: take it over too."""
-        if is_compiled_wrapper(module) and module._orig_mod is self.transformer and not self.wrapper_taken:
-            self._compile_blocks(block_hooks(self.runtime.blocks), self.compiles.take(module))
-            self.wrapper_taken = True
-
-    # -- per generation ----------------------------------------------------------------------------
     def check(self, pipeline: Any) -> None:
         """At the first call of each generation: no other cache was added, compile wrappers are taken over,
         and the context-parallel group (if any) is the one decisions are reduced over."""
@@ -178,19 +155,14 @@ class Denoiser:
         if group is not self.runtime.shards.group:
             self.runtime.shards = TokenShards(group)
         if pipeline is not None:
-            self.take_new_wrapper(getattr(pipeline, self.name, None))
-        if called_from_compiled_wrapper() and not self.wrapper_taken:
-            raise TAPError(
-                f"{self.name} is called through a torch.compile wrapper made after tap.enable, whose settings tap "
-                "cannot see; give the compiled module to tap instead: tap.disable(transformer); "
-                "tap.enable(torch.compile(transformer)) (or set it as pipe.transformer and enable tap on the pipeline)"
-            )
+            self.compiles.take_new_wrapper(getattr(pipeline, self.name, None))
+        self.compiles.refuse_unseen_wrapper(self.name)
 
     def disable(self) -> None:
-        self.compiles.restore()
+        if self.compiles is not None:
+            self.compiles.restore()
         uninstall(self.transformer, self.runtime.blocks, self.created)
         self.runtime.reset()
-        self.wrapper_taken = False
 
 
 class TAPHandle:
@@ -289,8 +261,7 @@ def enable(target: Any, config: TAPConfig | None = None, *, preset: str | None =
     handle = TAPHandle(config, denoisers)
     try:
         for name, denoiser in denoisers.items():
-            denoiser.created = install(denoiser.transformer, denoiser.runtime, functools.partial(denoiser.check, pipeline))
-            denoiser.take_compiles(modules[name])
+            denoiser.install(modules[name], pipeline)
             setattr(denoiser.transformer, HANDLE_ATTRIBUTE, handle)
     except BaseException:
         handle.disable()

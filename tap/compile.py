@@ -103,3 +103,55 @@ class CompileTakeover:
         for module, args, kwargs in self._requested:
             torch.nn.Module.compile(module, *args, **kwargs)
         self.__init__()
+
+
+class BlockCompiles:
+    """How one transformer's blocks are compiled while tap is on: taken over from the user's compile, now and later.
+
+    ``compile_bodies`` holds, per block, a function compiling that block's forward with a compiler.
+    """
+
+    def __init__(self, transformer: torch.nn.Module, blocks: list[torch.nn.Module], compile_bodies: list[Callable[[Compiler], None]]) -> None:
+        self.transformer, self.blocks, self.compile_bodies = transformer, blocks, compile_bodies
+        self.takeover = CompileTakeover()
+        self.wrapper_taken = False  # whether a torch.compile wrapper around the transformer was taken over
+
+    def _all(self, compiler: Compiler) -> None:
+        for compile_body in self.compile_bodies:
+            compile_body(compiler)
+
+    def take(self, module: torch.nn.Module) -> None:
+        """Take over the compiles already made (of ``module``, a wrapper or the transformer, and of each block),
+        and route later ``compile()`` calls on the transformer and its blocks here."""
+        for candidate in dict.fromkeys([module, self.transformer]):
+            compiler = self.takeover.take(candidate)
+            if compiler is not None:
+                self.wrapper_taken |= is_compiled_wrapper(candidate)
+                self._all(compiler)
+        for block, compile_body in zip(self.blocks, self.compile_bodies):
+            compiler = self.takeover.take(block)
+            if compiler is not None:
+                compile_body(compiler)
+        self.takeover.intercept(self.transformer, self._all)
+        for block, compile_body in zip(self.blocks, self.compile_bodies):
+            self.takeover.intercept(block, compile_body)
+
+    def take_new_wrapper(self, module: Any) -> None:
+        """A ``torch.compile`` wrapper of the transformer that appeared after tap.enable (as ``pipe.transformer``)."""
+        if is_compiled_wrapper(module) and module._orig_mod is self.transformer and not self.wrapper_taken:
+            self._all(self.takeover.take(module))
+            self.wrapper_taken = True
+
+    def refuse_unseen_wrapper(self, name: str) -> None:
+        """Raise when the call came through a compile wrapper tap never saw (its settings are unknown)."""
+        if called_from_compiled_wrapper() and not self.wrapper_taken:
+            raise TAPError(
+                f"{name} is called through a torch.compile wrapper made after tap.enable, whose settings tap "
+                "cannot see; give the compiled module to tap instead: tap.disable(transformer); "
+                "tap.enable(torch.compile(transformer)) (or set it as pipe.transformer and enable tap on the pipeline)"
+            )
+
+    def restore(self) -> None:
+        self.takeover.restore()
+        self.wrapper_taken = False
+
