@@ -204,9 +204,9 @@ def generate_and_report(args: argparse.Namespace, config: TAPConfig, world: int 
         pipe = load_pipeline(args.model, args.device, DTYPES[args.dtype])
         if world > 1:
             launch.split_tokens(pipe, world)
-            args.json = args.json or not report  # quiet progress bars on the ranks that do not report
         extra = call_options(pipe, guidance_scale=args.guidance_scale, num_frames=args.frames, height=args.height, width=args.width)
-        run = functools.partial(run_pipeline, pipe, args.prompt, seed=args.seed, device=args.device, quiet=args.json, **extra)
+        quiet = args.json or not report  # progress bars only where the summary is printed as text
+        run = functools.partial(run_pipeline, pipe, args.prompt, seed=args.seed, device=args.device, quiet=quiet, **extra)
         run(2, label="warm-up")
 
         summary = {"model": args.model, "prompt": args.prompt, "steps": args.steps, "seed": args.seed,

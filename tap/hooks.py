@@ -43,13 +43,13 @@ class TransformerHook(ModelHook):
         groups = self.runtime.sample_groups(args, kwargs)
         if groups is None:
             return self._step(args, kwargs)
-        batch = len(torch.cat(groups))
+        rows_in_order = torch.cat(groups)
         outputs = []
         for index, rows in enumerate(groups):
-            sub_args, sub_kwargs = split_call(args, kwargs, rows, batch, self.runtime.adapter.shared_arguments)
+            sub_args, sub_kwargs = split_call(args, kwargs, rows, len(rows_in_order), self.runtime.adapter.shared_arguments)
             with self.states.sample(index):
                 outputs.append(self._step(sub_args, sub_kwargs))
-        return merge_outputs(outputs, torch.cat(groups).argsort())
+        return merge_outputs(outputs, rows_in_order.argsort())
 
     def _step(self, args, kwargs):
         try:

@@ -125,6 +125,7 @@ class Runtime:
         self.states = ContextStates()
         self._active_sets: dict[tuple, DeviceActiveSet] = {}
         self._warned: set[str] = set()  # candidates already reported for non-finite predictions
+        self._warned_disagreement = False  # whether ranks deciding differently was reported
         self.guards = RuntimeGuards(config, self.family)
         self.shards = NO_SHARDS  # this rank's share of the tokens under context parallelism
 
@@ -160,7 +161,7 @@ class Runtime:
 
     def sample_groups(self, args: tuple, kwargs: dict) -> list[torch.Tensor] | None:
         """The batch's sample groups when a probe-driven schedule decides per sample and there are several."""
-        if not (self.config.per_sample and self.schedule.uses_probe) or self.states._sample is not None:
+        if not (self.config.per_sample and self.schedule.uses_probe):
             return None
         latents = argument(args, kwargs, *self.adapter.hidden_states_argument)
         if not isinstance(latents, torch.Tensor) or latents.shape[0] < 2:
@@ -313,8 +314,8 @@ class Runtime:
     def _agreed(self, full: bool, call: BlockCall) -> bool:
         """A probe-driven decision made the same on every rank: full if any rank wants it, and said once if they differed."""
         full, disagreed = self.shards.agree(full, self.adapter.stack_input(call.args, call.kwargs).device)
-        if disagreed and "schedule" not in self._warned:
-            self._warned.add("schedule")
+        if disagreed and not self._warned_disagreement:
+            self._warned_disagreement = True
             warnings.warn(
                 f"tap: schedule {self.config.schedule!r} decided differently on the context-parallel ranks; the step "
                 "ran in full on all of them. A plugin that aggregates over tokens should use tap.parallel.token_mean",
