@@ -7,7 +7,7 @@ full-compute references that tune generates itself:
 2. selection: candidate families x distances x probes x selectors, on the best schedules of stage 1;
 3. placement: the winner's full steps, listed explicitly, or the DP placement of as many full steps
    (:mod:`tap.planning`) where that scores better, each moved by up to two steps while PSNR rises
-   (coordinate descent): same number of full steps, so the same speed, placed better.
+   (coordinate descent, :mod:`tap.placement`): same number of full steps, so the same speed, placed better.
    The result is a ``listed`` schedule for this step count only.
 
 Speed is the block-evaluation speedup (deterministic: steps' worth of blocks over blocks really
@@ -29,11 +29,11 @@ from tap.bench import FULL, Bench, BenchSettings, quality
 from tap.config import PRESETS, TAPConfig
 from tap.generate import DTYPES
 from tap.peers import tap_method
+from tap.placement import refine_placement
 from tap.planning import make_plan
 from tap.runtime import build_schedule
 
 INTERVALS = (3, 4, 5, 6, 8, 10, 12)
-PLACEMENT_MOVES = (-2, -1, 1, 2)  # how far stage 3 tries to move each full step
 REFRESH = ((0.02, 6), (0.05, 8), (0.1, 10), (0.2, 12), (0.4, 16))  # (threshold, max_gap)
 FAMILIES = {
     "taylor-1-2": dict(orders=(1, 2)),
@@ -153,36 +153,28 @@ class Tuner:
 
     def place(self, trial: Trial, sweeps: int) -> Trial:
         """Stage 3: start from ``trial``'s full steps or, where it scores better, the DP plan of as many, then move
-        each full step by :data:`PLACEMENT_MOVES` while PSNR rises, for up to ``sweeps`` passes; the first step
-        stays (nothing is cached before it)."""
+        each full step while the score rises (:func:`tap.placement.refine_placement`, up to ``sweeps`` passes); the
+        first step stays (nothing is cached before it)."""
         num_steps = self.bench.settings.steps
         config = TAPConfig.from_dict(trial.config)
         steps = build_schedule(config).planned_full_steps(num_steps)
         if steps is None:  # a probe-driven schedule has no fixed steps to move
             return trial
-        best = trial
         with tqdm(desc="tap tune: placement", unit="trial") as bar:
+            start = trial
             planned = self.planned(config, len(steps), bar)
-            if planned is not None and self.score(planned) > self.score(best):
-                best, steps = planned, list(planned.config["schedule_options"]["steps"])
-            for _ in range(sweeps):
-                start = best
-                for index in range(config.warmup, len(steps)):
-                    origin = steps
-                    upper = origin[index + 1] if index + 1 < len(origin) else num_steps
-                    for move in PLACEMENT_MOVES:
-                        moved = origin[index] + move
-                        if not origin[index - 1] < moved < upper:  # steps keep their order
-                            continue
-                        candidate = [*origin[:index], moved, *origin[index + 1 :]]
-                        listed = config.replace(schedule="listed", schedule_options={"steps": candidate, "num_steps": num_steps})
-                        placed = self.evaluate("placement", f"{trial.label} steps={candidate}", listed, bar)
-                        if self.score(placed) > self.score(best):
-                            best, steps = placed, candidate
-                if best is start:
-                    break
-        return best
+            if planned is not None and self.score(planned) > self.score(trial):
+                start, steps = planned, list(planned.config["schedule_options"]["steps"])
+            trials = {tuple(steps): start}
 
+            def score(candidate: list[int]) -> tuple:
+                if tuple(candidate) not in trials:
+                    listed = config.replace(schedule="listed", schedule_options={"steps": candidate, "num_steps": num_steps})
+                    trials[tuple(candidate)] = self.evaluate("placement", f"{trial.label} steps={candidate}", listed, bar)
+                return self.score(trials[tuple(candidate)])
+
+            best, _ = refine_placement(steps, score, num_steps=num_steps, warmup=config.warmup, sweeps=sweeps)
+        return trials[tuple(best)]
 
     def planned(self, config: TAPConfig, full_steps: int, bar) -> Trial | None:
         """The DP placement of ``full_steps`` full steps for ``config``'s family (:mod:`tap.planning`) from the samples'
