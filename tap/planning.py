@@ -7,8 +7,7 @@ give the teacher-forced error of any linear forecast of r from any choice of ear
 A dynamic programme over every placement of the K full steps (the warm-up steps always full)
 minimises that error summed over the predicted steps. The plan then checks itself: it generates
 the calibration samples with the placement and with tap's uniform grid of K full steps and keeps
-whichever is closer to the full-compute outputs; optionally it then refines that placement, moving
-each full step while the calibration samples come closer (:mod:`tap.placement`).
+whichever is closer to the full-compute outputs.
 
 Memory: the residuals of one generation are kept per cache context until it ends, subsampled to
 at most ``tokens`` evenly spaced tokens per sample, in float64 (exact inner products): steps x
@@ -34,7 +33,6 @@ from tap.errors import ConfigError
 from tap.family import Candidate, active_set
 from tap.metrics import PSNR_CAP
 from tap.plugins import registry
-from tap.placement import refine_placement
 from tap.predictor import LinearPredictor
 
 MAX_HISTORY = 3  # the DP's state is the last full steps: (steps + 1) ** (history + 1) entries
@@ -275,27 +273,27 @@ def closeness(references: list[np.ndarray], outputs: Any) -> float:
 
 @attrs.frozen
 class Plan:
-    """A placement and how it was chosen: the DP's steps and the grid's, their modelled errors, and the
-    calibration PSNR of each placement the self-check and the refinement generated (None when skipped)."""
+    """A placement and how it was chosen: the DP's steps and the grid's, their modelled errors and calibration PSNR."""
 
     config: TAPConfig
     planned: list[int]
     grid: list[int]
     planned_error: float
     grid_error: float
-    planned_psnr: float | None
+    planned_psnr: float | None  # None when the self-check was skipped
     grid_psnr: float | None
-    kept: str  # "planned", "grid" or "refined" (moved from the better of the two by the refinement)
-    kept_psnr: float | None
     calibration_seconds: float
     planning_seconds: float
-    check_seconds: float  # the self-check and the refinement together
+    check_seconds: float
     generations: int  # calibration generations recorded (per cache context)
-    evaluations: int  # runs of ``run`` with tap that the self-check and the refinement made
 
     @property
     def steps(self) -> list[int]:
         return list(self.config.schedule_options["steps"])
+
+    @property
+    def kept(self) -> str:
+        return "planned" if self.steps == self.planned else "grid"
 
 
 def check_arguments(full_steps: int, num_steps: int, config: TAPConfig) -> None:
@@ -316,16 +314,13 @@ def check_arguments(full_steps: int, num_steps: int, config: TAPConfig) -> None:
 
 
 def make_plan(target: Any, run: Callable[[], Any], *, full_steps: int, num_steps: int, config: TAPConfig | None = None,
-              check: bool = True, refine: int = 0, tokens: int | None = TOKENS) -> Plan:
-    """Record ``run`` (full-compute generations of ``num_steps`` steps) and place ``full_steps`` full steps by the DP.
-    With ``check``, keep the DP's placement or tap's grid, whichever is closer to run's full-compute outputs; with
-    ``refine`` > 0, then move each full step while that closeness rises, for up to ``refine`` passes."""
+              check: bool = True, tokens: int | None = TOKENS) -> Plan:
+    """Record ``run`` (full-compute generations of ``num_steps`` steps), place ``full_steps`` full steps by the DP,
+    and, with ``check``, keep the DP's placement or tap's grid, whichever is closer to run's full-compute outputs."""
     config = TAPConfig() if config is None else config
     if not isinstance(config, TAPConfig):
         raise ConfigError(f"config must be a tap.TAPConfig, got {type(config).__name__}")
     check_arguments(full_steps, num_steps, config)
-    if not isinstance(refine, int) or isinstance(refine, bool) or refine < 0:
-        raise ConfigError(f"refine must be an int >= 0 (passes of the refinement; 0 skips it), got {refine!r}")
     start = time.perf_counter()
     recorder, outputs = record(target, run, num_steps, config, tokens)
     calibrated = time.perf_counter()
@@ -338,30 +333,17 @@ def make_plan(target: Any, run: Callable[[], Any], *, full_steps: int, num_steps
     def listed(steps):
         return config.replace(schedule="listed", schedule_options={"steps": steps, "num_steps": num_steps})
 
-    scores: dict[tuple[int, ...], float] = {}
-
-    def calibration_psnr(steps: list[int]) -> float:
-        if tuple(steps) not in scores:
-            with tap.accelerate(target, listed(steps)), torch.no_grad():
-                scores[tuple(steps)] = closeness(references, run())
-        return scores[tuple(steps)]
-
-    keep, kept = planned, "planned"
-    if (check and planned != grid) or refine:
+    scores = {}
+    if check and planned != grid:
         references = as_arrays(outputs)
         if not references:
             raise ConfigError("run returned no outputs to check the plan against: return the generations (or pass check=False)")
-        if check and planned != grid:
-            planned_psnr = calibration_psnr(planned)
-            if calibration_psnr(grid) > planned_psnr:
-                keep, kept = grid, "grid"
-        if refine:
-            refined, _ = refine_placement(keep, calibration_psnr, num_steps=num_steps, warmup=config.warmup, sweeps=refine)
-            if refined != keep:
-                keep, kept = refined, "refined"
-    return Plan(listed(keep), planned, grid, planned_error, grid_error, scores.get(tuple(planned)), scores.get(tuple(grid)), kept,
-                scores.get(tuple(keep)), calibrated - start, planning - calibrated, time.perf_counter() - planning,
-                recorder.generations, len(scores))
+        for name, steps in (("planned", planned), ("grid", grid)):
+            with tap.accelerate(target, listed(steps)), torch.no_grad():
+                scores[name] = closeness(references, run())
+    keep = grid if scores and scores["grid"] > scores["planned"] else planned
+    return Plan(listed(keep), planned, grid, planned_error, grid_error, scores.get("planned"), scores.get("grid"),
+                calibrated - start, planning - calibrated, time.perf_counter() - planning, recorder.generations)
 
 
 def plan(target: Any, run: Callable[[], Any], *, full_steps: int, num_steps: int, config: TAPConfig | None = None, **options) -> TAPConfig:
@@ -381,8 +363,6 @@ def plan_command(args) -> int:
     for name in ("steps", "full_steps"):
         if getattr(args, name) < 1:
             raise ConfigError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
-    if args.refine < 0:
-        raise ConfigError(f"--refine must be >= 0 (passes of the refinement; 0 skips it), got {args.refine}")
     check_arguments(args.full_steps, args.steps, config)
     out = Path(args.out)
     if out.suffix != ".json":
@@ -392,8 +372,7 @@ def plan_command(args) -> int:
     with torch.no_grad():
         pipe = load_pipeline(args.model, args.device, DTYPES[args.dtype])
         pipe.set_progress_bar_config(disable=True)
-        total = None if args.refine else len(samples) * (1 if args.no_check else 3)  # refining: as many as it takes
-        with tqdm(total=total, desc="tap plan", unit="generation") as bar:
+        with tqdm(total=len(samples) * (1 if args.no_check else 3), desc="tap plan", unit="generation") as bar:
 
             def run():
                 outputs = []
@@ -402,17 +381,12 @@ def plan_command(args) -> int:
                     bar.update(1)
                 return outputs
 
-            result = make_plan(pipe, run, full_steps=args.full_steps, num_steps=args.steps, config=config, check=not args.no_check,
-                               refine=args.refine)
+            result = make_plan(pipe, run, full_steps=args.full_steps, num_steps=args.steps, config=config, check=not args.no_check)
     result.config.save(out)
-    named = {"planned": "the planned placement", "grid": "the uniform grid", "refined": "a refined placement"}
-    scored = [f"{name} {psnr:.2f} dB" for name, psnr in (("planned", result.planned_psnr), ("uniform grid", result.grid_psnr),
-                                                          ("kept", result.kept_psnr)) if psnr is not None]
-    if scored:
-        print(f"calibration PSNR: {', '.join(scored)}")
-    print(f"kept {named[result.kept]}: full steps {result.steps} of {args.steps}")
-    print(f"calibration {result.calibration_seconds:.2f} s, planning {result.planning_seconds:.3f} s, "
-          f"check and refinement {result.check_seconds:.2f} s ({result.evaluations} runs with tap)")
+    if result.planned_psnr is not None:
+        print(f"calibration PSNR: planned {result.planned_psnr:.2f} dB, uniform grid {result.grid_psnr:.2f} dB")
+    print(f"kept the {'planned placement' if result.kept == 'planned' else 'uniform grid'}: full steps {result.steps} of {args.steps}")
+    print(f"calibration {result.calibration_seconds:.2f} s, planning {result.planning_seconds:.3f} s, check {result.check_seconds:.2f} s")
     print(f"saved preset {out}: tap.enable(pipe, preset={str(out)!r}) or tap generate --preset {out} --steps {args.steps}")
     return 0
 
@@ -430,8 +404,5 @@ def add_plan_command(commands) -> None:
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--dtype", default="float32", choices=sorted(DTYPES))
     parser.add_argument("--no-check", action="store_true", help="keep the DP's placement without comparing it with the grid")
-    parser.add_argument("--refine", type=int, default=0, metavar="PASSES",
-                        help="then move each full step by up to 2 while the calibration samples come closer, for up to PASSES "
-                             "passes (each pass generates them with tap about 4 times per full step)")
     parser.add_argument("--out", default="tap-plan.json", help="preset file to write")
     parser.set_defaults(run=plan_command)

@@ -2,14 +2,12 @@
 
 For each scheduler shift and full-step budget: plan on calibration prompts (seed 1), then generate
 the test prompts (seed 0, none of them a calibration prompt) with the uniform grid, the DP's own
-placement and the placement the plan kept after its self-check (and, with ``--refine``, its
-refinement); PSNR/SSIM against full compute. The tables in docs/research.md come from:
+placement and the placement the plan kept after its self-check; PSNR/SSIM against full compute.
+The tables in docs/research.md come from:
 
     python contrib/benchmarks/plan_study.py --shifts 1 3 --steps 50 --full-steps 7 9 13
     python contrib/benchmarks/plan_study.py --shifts 1 3 --steps 20 --full-steps 5 7 9
     python contrib/benchmarks/plan_study.py --shifts 1 3 --steps 28 --full-steps 5 7 10
-    python contrib/benchmarks/plan_study.py --shifts 3 1 --steps 50 --full-steps 7 9 13 --refine 2
-    python contrib/benchmarks/plan_study.py --shifts 3 --steps 50 --full-steps 9 13 --refine 2 --calibration C D E 2 4 h n s
 """
 
 from __future__ import annotations
@@ -32,22 +30,19 @@ CALIBRATION = ("g", "A", "7")
 TEST = ("B", "R", "x", "3", "Q", "k", "5", "M")
 
 
-def study(bench: Bench, full_steps: list[int], calibration: tuple[str, ...], seed: int, refine: int = 0) -> list[dict]:
+def study(bench: Bench, full_steps: list[int], calibration: tuple[str, ...], seed: int) -> list[dict]:
     """One row per budget: the grid, the DP's placement and the kept one on the test samples, plus the plan's timings."""
     steps = bench.settings.steps
     references = bench.measure(FULL)
     rows = []
     for count in tqdm(full_steps, desc="budgets"):
         one_generation = bench.generate(calibration[0], seed)[1]  # timed next to the plan, on the same load
-        plan = make_plan(bench.pipe, lambda: [bench.generate(prompt, seed)[0] for prompt in calibration], full_steps=count, num_steps=steps,
-                         refine=refine)
-        row = dict(full_steps=count, grid=plan.grid, planned=plan.planned, kept=plan.kept, kept_steps=plan.steps,
-                   evaluations=plan.evaluations, calibration_psnr_kept=plan.kept_psnr, planned_error=plan.planned_error,
+        plan = make_plan(bench.pipe, lambda: [bench.generate(prompt, seed)[0] for prompt in calibration], full_steps=count, num_steps=steps)
+        row = dict(full_steps=count, grid=plan.grid, planned=plan.planned, kept=plan.kept, planned_error=plan.planned_error,
                    grid_error=plan.grid_error, calibration_psnr_planned=plan.planned_psnr, calibration_psnr_grid=plan.grid_psnr,
                    calibration_seconds=plan.calibration_seconds, planning_seconds=plan.planning_seconds,
                    check_seconds=plan.check_seconds, one_generation_seconds=one_generation)
-        placements = [("grid", plan.grid), ("planned", plan.planned)] + ([("refined", plan.steps)] if plan.kept == "refined" else [])
-        for name, placement in placements:
+        for name, placement in (("grid", plan.grid), ("planned", plan.planned)):
             config = TAPConfig(schedule="listed", schedule_options={"steps": placement, "num_steps": steps})
             measured = bench.measure(tap_method(name, str(placement), config))
             row[f"{name}_psnr"], row[f"{name}_ssim"] = quality(references.images, measured.images)
@@ -57,12 +52,11 @@ def study(bench: Bench, full_steps: list[int], calibration: tuple[str, ...], see
 
 
 def table(rows: list[dict]) -> str:
-    lines = ["| full steps | uniform grid (dB) | DP placement (dB) | kept by the plan (dB) | gain | kept | DP steps | kept steps | calibration s | planning s | check s | runs with tap | one generation s |",
-             "|---:|---:|---:|---:|---:|---|---|---|---:|---:|---:|---:|---:|"]
+    lines = ["| full steps | uniform grid (dB) | DP placement (dB) | kept by the check (dB) | gain | kept | DP steps | calibration s | planning s | check s | one generation s |",
+             "|---:|---:|---:|---:|---:|---|---|---:|---:|---:|---:|"]
     for r in rows:
         lines.append(f"| {r['full_steps']} | {r['grid_psnr']:.2f} | {r['planned_psnr']:.2f} | {r['kept_psnr']:.2f} | {r['kept_psnr'] - r['grid_psnr']:+.2f} | "
-                     f"{r['kept']} | {r['planned']} | {r['kept_steps']} | {r['calibration_seconds']:.2f} | {r['planning_seconds']:.3f} | "
-                     f"{r['check_seconds']:.2f} | {r['evaluations']} | {r['one_generation_seconds']:.2f} |")
+                     f"{r['kept']} | {r['planned']} | {r['calibration_seconds']:.2f} | {r['planning_seconds']:.3f} | {r['check_seconds']:.2f} | {r['one_generation_seconds']:.2f} |")
     return "\n".join(lines)
 
 
@@ -71,26 +65,23 @@ def main() -> None:
     parser.add_argument("--shifts", nargs="+", type=float, default=[1.0, 3.0])
     parser.add_argument("--steps", type=int, default=50)
     parser.add_argument("--full-steps", nargs="+", type=int, default=[7, 9, 13])
-    parser.add_argument("--refine", type=int, default=0, help="passes of the plan's refinement (0: check only)")
-    parser.add_argument("--calibration", nargs="+", default=list(CALIBRATION), help="calibration prompts (seed 1)")
     parser.add_argument("--out", default="docs/research-data")
     args = parser.parse_args()
     torch.set_grad_enabled(False)
     bench = Bench(BenchSettings(prompts=TEST, seeds=(0,), steps=args.steps, repeats=1, peers=False), progress=False)
     shipped = bench.pipe.scheduler.config
     results, sections = {}, [f"Command: `python contrib/benchmarks/plan_study.py {' '.join(sys.argv[1:])}`\n",
-                             f"Demo model, {args.steps} steps, float32 CPU. Calibration: prompts {', '.join(args.calibration)}, seed 1. "
-                             f"Test: prompts {', '.join(TEST)}, seed 0. Order-1 Taylor forecast (tap's default family). "
-                             f"Refinement passes: {args.refine}.\n"]
+                             f"Demo model, {args.steps} steps, float32 CPU. Calibration: prompts {', '.join(CALIBRATION)}, seed 1. "
+                             f"Test: prompts {', '.join(TEST)}, seed 0. Order-1 Taylor forecast (tap's default family).\n"]
     for shift in args.shifts:
         bench.pipe.scheduler = FlowMatchEulerDiscreteScheduler.from_config(shipped, shift=shift)
-        rows = study(bench, args.full_steps, tuple(args.calibration), seed=1, refine=args.refine)
+        rows = study(bench, args.full_steps, CALIBRATION, seed=1)
         results[f"shift={shift:g}"] = rows
         sections.append(f"## Scheduler shift {shift:g}\n\n{table(rows)}\n")
         print(sections[-1])
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    name = f"plan-{args.steps}" + (f"-refine-{args.refine}" if args.refine else "") + (f"-calibration-{len(args.calibration)}" if tuple(args.calibration) != CALIBRATION else "")
+    name = f"plan-{args.steps}"
     (out / f"{name}.json").write_text(json.dumps({"command": sys.argv[1:], "results": results}, indent=2) + "\n")
     (out / f"{name}.md").write_text("\n".join(sections))
 

@@ -1,0 +1,194 @@
+"""Other ways to place full steps at the shifted schedule, tried after tap plan's DP lost there (none beats the grid there).
+
+    python contrib/benchmarks/plan_variants.py cost-models --shifts 3 1 --full-steps 9 13
+    python contrib/benchmarks/plan_variants.py refinements --shifts 3 --full-steps 9 13
+
+``cost-models`` reruns the DP on the calibration Gram matrix (prompts g, A, 7, seed 1) with:
+  * coherent errors: within each run of predicted steps the errors add as vectors (weighted by 1 or
+    by the Euler step d_s), as a latent error does over consecutive steps, instead of as squares;
+  * measured sensitivity: each step's squared error weighted by a_s (or its square root), measured as
+    the mean squared image error that predicting step s alone (every other step full) causes on the
+    calibration samples, over the teacher-forced error of that one prediction; measured every
+    third step from step 2 and interpolated log-linearly.
+``refinements`` starts from tap's grid and searches on the calibration samples with:
+  * coordinate descent (tap.placement) accepting a move only if it raises the mean PSNR and lowers no
+    calibration sample's PSNR (by more than 0 or 0.2 dB), or only if it raises the mean by 0.3 dB;
+  * a two-parameter family: the second full step a (the first after step 0) and the last b, the others
+    evenly spaced between them; every a from 3 below to 1 above the grid's, every b from 3 below the
+    grid's last to the final step; the one with the best mean calibration PSNR.
+Each placement is then scored on the eight test prompts (seed 0) against full compute. Writes Markdown
+to ``--out``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import itertools
+import sys
+from pathlib import Path
+
+import attrs
+import numpy as np
+import torch
+from diffusers import FlowMatchEulerDiscreteScheduler
+
+import tap
+from tap.bench import FULL, Bench, BenchSettings, quality
+from tap.config import TAPConfig
+from tap.metrics import psnr
+from tap.peers import tap_method
+from tap.placement import refine_placement
+from tap.planning import TOKENS, StepCosts, best_placement, record, uniform_grid
+
+CALIBRATION = ("g", "A", "7")
+TEST = ("B", "R", "x", "3", "Q", "k", "5", "M")
+STEPS = 50
+
+
+@attrs.frozen
+class CoherentCosts(StepCosts):
+    """The summed error of a run of predicted steps as the squared norm of their weighted vector sum (one candidate)."""
+
+    gap_weights: np.ndarray = attrs.field(default=None, eq=False)
+
+    def table(self) -> np.ndarray:
+        n, history = self.num_steps, self.history
+        cumulative = np.full((n + 1,) * history + (n + 1,), np.inf)
+        for length in range(1, history + 1):
+            for earlier in itertools.combinations(range(-(n - 1), 0), length - 1):
+                offsets = np.array([*earlier, 0])
+                lasts = np.arange(-offsets[0], n)
+                ahead = np.arange(1, n + offsets[0])
+                cached, targets = lasts[:, None] + offsets, lasts[:, None] + ahead
+                valid = targets < n
+                targets = np.minimum(targets, n - 1)
+                weights = np.nan_to_num(self.weights(offsets - offsets[0], ahead - offsets[0])[:, 0, :])  # [T, H]
+                rows, columns = np.arange(len(lasts))[:, None], np.arange(len(ahead))[None, :]
+                scale = np.where(valid, self.gap_weights[targets], 0.0)
+                coefficients = np.zeros((len(lasts), len(ahead), n))  # each error as a combination of residuals
+                np.add.at(coefficients, (rows, columns, targets), scale)
+                for h in range(length):
+                    np.add.at(coefficients, (rows, columns, np.broadcast_to(cached[:, h : h + 1], targets.shape)), -scale * weights[None, :, h])
+                summed = np.cumsum(coefficients, axis=1)
+                errors = np.einsum("ltn,nm,ltm->lt", summed, self.gram, summed)
+                sums = np.concatenate([np.zeros((len(lasts), 1)), errors], axis=1)
+                for last, row, state in zip(lasts, sums, cached):
+                    index = (n,) * (history - length) + tuple(state)
+                    cumulative[index] = 0.0
+                    cumulative[index][last + 1 :] = row[: n - last]
+        return cumulative
+
+
+class Study:
+    """The demo pipeline at one scheduler shift: calibration outputs, test references, placements scored once each."""
+
+    def __init__(self, bench: Bench, shipped, shift: float) -> None:
+        self.bench = bench
+        bench.pipe.scheduler = FlowMatchEulerDiscreteScheduler.from_config(shipped, shift=shift)
+        self.recorder, outputs = record(bench.pipe, lambda: [bench.generate(p, 1)[0] for p in CALIBRATION], STEPS, TAPConfig(), TOKENS)
+        self.calibration_references = [np.asarray(o, dtype=np.float64) for o in outputs]
+        self.sigmas = bench.pipe.scheduler.sigmas.double().numpy()
+        self.references = bench.measure(FULL)
+        self.test = functools.lru_cache(None)(self._test)
+        self.calibration = functools.lru_cache(None)(self._calibration)
+
+    @staticmethod
+    def listed(placement) -> TAPConfig:
+        return TAPConfig(schedule="listed", schedule_options={"steps": list(placement), "num_steps": STEPS})
+
+    def _test(self, placement: tuple[int, ...]) -> float:
+        return quality(self.references.images, self.bench.measure(tap_method("x", str(placement), self.listed(placement))).images)[0]
+
+    def _calibration(self, placement: tuple[int, ...]) -> np.ndarray:
+        """PSNR of each calibration sample (dB) with this placement."""
+        with tap.accelerate(self.bench.pipe, self.listed(placement)):
+            return np.array([psnr(r, self.bench.generate(p, 1)[0]) for r, p in zip(self.calibration_references, CALIBRATION)])
+
+    def sensitivity(self) -> np.ndarray:
+        """a_s per step: image error from predicting step s alone over its teacher-forced error (every third step, interpolated)."""
+        costs, probed, ratios = StepCosts(self.recorder.gram, TAPConfig().family()), list(range(2, STEPS, 3)), []
+        for step in probed:
+            others = tuple(s for s in range(STEPS) if s != step)
+            with tap.accelerate(self.bench.pipe, self.listed(others)):
+                error = np.mean([np.mean((np.asarray(self.bench.generate(p, 1)[0], dtype=np.float64) - r) ** 2)
+                                 for r, p in zip(self.calibration_references, CALIBRATION)])
+            ratios.append(error / costs.cost(list(others)))
+        return np.exp(np.interp(np.arange(STEPS), probed, np.log(ratios)))
+
+    def cost_models(self, count: int, sensitivity: np.ndarray) -> dict[str, list[int]]:
+        gram, family, d = self.recorder.gram, TAPConfig().family(), np.abs(np.diff(self.sigmas))[:STEPS]
+        return {
+            "none (the shipped cost model)": best_placement(StepCosts(gram, family), count)[0],
+            "coherent within runs of predicted steps": best_placement(CoherentCosts(gram, family, gap_weights=np.ones(STEPS)), count)[0],
+            "coherent, weighted by d_s": best_placement(CoherentCosts(gram, family, gap_weights=d), count)[0],
+            "measured sensitivity a_s": best_placement(StepCosts(gram, family, sensitivity), count)[0],
+            "sqrt(a_s)": best_placement(StepCosts(gram, family, np.sqrt(sensitivity)), count)[0],
+        }
+
+    def refinements(self, count: int) -> dict[str, list[int]]:
+        grid = uniform_grid(STEPS, count)
+        rules = {
+            "coordinate descent, no sample worse": lambda new, old: new.mean() > old.mean() and bool(np.all(new >= old)),
+            "coordinate descent, no sample 0.2 dB worse": lambda new, old: new.mean() > old.mean() and bool(np.all(new >= old - 0.2)),
+            "coordinate descent, mean +0.3 dB": lambda new, old: new.mean() > old.mean() + 0.3,
+        }
+        found = {}
+        for name, better in rules.items():
+            score = Ordered.by(better)
+            found[name] = refine_placement(grid, lambda c: score(self.calibration(tuple(c))), num_steps=STEPS, warmup=1, sweeps=2)[0]
+        gap = grid[2] - grid[1]
+        family = [[0, *(int(round(x)) for x in np.linspace(a, b, count - 1))] for a in range(max(1, gap - 3), gap + 2) for b in range(grid[-1] - 3, STEPS)]
+        family = [p for p in family if len(set(p)) == count]
+        found["two-parameter grid (a, b), best mean"] = max(family, key=lambda p: self.calibration(tuple(p)).mean())
+        return found
+
+
+class Ordered:
+    """Per-sample scores compared by a given rule, so refine_placement can climb a partial order."""
+
+    def __init__(self, scores: np.ndarray, better) -> None:
+        self.scores, self.better = scores, better
+
+    @classmethod
+    def by(cls, better):
+        return lambda scores: cls(scores, better)
+
+    def __gt__(self, other: "Ordered") -> bool:
+        return self.better(self.scores, other.scores)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("study", choices=["cost-models", "refinements"])
+    parser.add_argument("--shifts", nargs="+", type=float, default=[3.0])
+    parser.add_argument("--full-steps", nargs="+", type=int, default=[9, 13])
+    parser.add_argument("--out", default=None, help="Markdown file (default docs/research-data/plan-<study>.md)")
+    args = parser.parse_args()
+    torch.set_grad_enabled(False)
+    bench = Bench(BenchSettings(prompts=TEST, seeds=(0,), steps=STEPS, repeats=1, peers=False), progress=False)
+    shipped, columns, results = bench.pipe.scheduler.config, [], {}
+    for shift in args.shifts:
+        study = Study(bench, shipped, shift)
+        sensitivity = study.sensitivity() if args.study == "cost-models" else None
+        for count in args.full_steps:
+            columns.append((shift, count))
+            grid = uniform_grid(STEPS, count)
+            found = study.cost_models(count, sensitivity) if args.study == "cost-models" else study.refinements(count)
+            for name, placement in {"uniform grid": grid, **found}.items():
+                results.setdefault(name, {})[shift, count] = (study.test(tuple(placement)), study.calibration(tuple(placement)).mean(), placement)
+                print(f"shift {shift:g}, {count} full: {name}: {results[name][shift, count]}", flush=True)
+    grid = results["uniform grid"]
+    lines = [f"Command: `{' '.join(['python contrib/benchmarks/plan_variants.py', *sys.argv[1:]])}`", "",
+             f"Demo model, {STEPS} steps. PSNR (dB) on the test prompts, gain over the grid in brackets, then the mean PSNR on the "
+             "calibration samples and the placement.", "",
+             "| placement | " + " | ".join(f"shift {s:g}: {k} full" for s, k in columns) + " |", "|---|" + "---:|" * len(columns)]
+    for name, row in results.items():
+        cells = [f"{row[c][0]:.2f} ({row[c][0] - grid[c][0]:+.2f}); calibration {row[c][1]:.2f}; {row[c][2]}" for c in columns]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    out = Path(args.out or f"docs/research-data/plan-{args.study}.md")
+    out.write_text("\n".join(lines) + "\n")
+
+
+if __name__ == "__main__":
+    main()
