@@ -9,6 +9,7 @@ import torch
 import tap
 from cp_worker import CONFIGS, generate, run
 from tap.launch import spawn
+from tap.plugins import registry
 from tap_plugins.demo import load_demo_pipeline
 
 WORLD, TIMEOUT = 2, 240  # seconds for the whole spawned run: a hang fails instead of blocking
@@ -33,11 +34,28 @@ def single_process(pipe, config):
         return generate(pipe), tap.stats(pipe)
 
 
+def chooses_per_token(config: tap.TAPConfig) -> bool:
+    """Whether the config picks one of several candidates per token, where near ties may fall either way."""
+    return len(config.family()) > 1 and registry().get("selector", config.selector).cls.per_token
+
+
+def assert_equal_but_for_near_ties(image, expected):
+    """Equal within 1e-4 but where a token whose candidates' losses tie at float precision chose the other one
+    (reductions over token shards round differently): at most 1% of the values, each within 1e-2. A step that
+    ran in full in one and was predicted in the other changes most values, by far more."""
+    difference = (image - expected).abs()
+    assert float((difference > 1e-4).float().mean()) <= 0.01 and float(difference.max()) < 1e-2, (
+        f"{int((difference > 1e-4).sum())} of {difference.numel()} values differ, by up to {float(difference.max()):.2e}")
+
+
 @pytest.mark.parametrize("name", [*CONFIGS, "probe-refresh-change", "probe-refresh-error", "global, tap first"])
 def test_parallel_tap_equals_single_process_tap(parallel_results, single, name):
     config, image, stats = parallel_results[name]
     expected, expected_stats = single_process(single, config)
-    torch.testing.assert_close(image, expected, rtol=0, atol=1e-4)
+    if chooses_per_token(tap.TAPConfig(**config)):
+        assert_equal_but_for_near_ties(image, expected)
+    else:
+        torch.testing.assert_close(image, expected, rtol=0, atol=1e-4)
     assert (stats.full_steps, stats.predicted_steps) == (expected_stats.full_steps, expected_stats.predicted_steps)
     # over every rank's tokens; a few near-tied tokens may choose differently at float precision
     assert stats.candidate_share == pytest.approx(expected_stats.candidate_share, abs=2e-3)
