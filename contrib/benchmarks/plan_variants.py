@@ -2,6 +2,8 @@
 
     python contrib/benchmarks/plan_variants.py cost-models --shifts 3 1 --full-steps 9 13
     python contrib/benchmarks/plan_variants.py refinements --shifts 3 --full-steps 9 13
+    python contrib/benchmarks/plan_variants.py cost-models --shifts 1 --full-steps 7 --out docs/research-data/plan-cost-models-7.md
+    python contrib/benchmarks/plan_variants.py cost-models --shifts 1 --steps 28 --full-steps 5 7 10 --out docs/research-data/plan-cost-models-28.md
 
 ``cost-models`` reruns the DP on the calibration Gram matrix (prompts g, A, 7, seed 1) with:
   * coherent errors: within each run of predicted steps the errors add as vectors (weighted by 1 or
@@ -43,7 +45,7 @@ from tap.planning import TOKENS, StepCosts, best_placement, record, uniform_grid
 
 CALIBRATION = ("g", "A", "7")
 TEST = ("B", "R", "x", "3", "Q", "k", "5", "M")
-STEPS = 50
+STEPS = 50  # default step count
 
 
 @attrs.frozen
@@ -84,18 +86,17 @@ class Study:
     """The demo pipeline at one scheduler shift: calibration outputs, test references, placements scored once each."""
 
     def __init__(self, bench: Bench, shipped, shift: float) -> None:
-        self.bench = bench
+        self.bench, self.steps = bench, bench.settings.steps
         bench.pipe.scheduler = FlowMatchEulerDiscreteScheduler.from_config(shipped, shift=shift)
-        self.recorder, outputs = record(bench.pipe, lambda: [bench.generate(p, 1)[0] for p in CALIBRATION], STEPS, TAPConfig(), TOKENS)
+        self.recorder, outputs = record(bench.pipe, lambda: [bench.generate(p, 1)[0] for p in CALIBRATION], self.steps, TAPConfig(), TOKENS)
         self.calibration_references = [np.asarray(o, dtype=np.float64) for o in outputs]
         self.sigmas = bench.pipe.scheduler.sigmas.double().numpy()
         self.references = bench.measure(FULL)
         self.test = functools.lru_cache(None)(self._test)
         self.calibration = functools.lru_cache(None)(self._calibration)
 
-    @staticmethod
-    def listed(placement) -> TAPConfig:
-        return TAPConfig(schedule="listed", schedule_options={"steps": list(placement), "num_steps": STEPS})
+    def listed(self, placement) -> TAPConfig:
+        return TAPConfig(schedule="listed", schedule_options={"steps": list(placement), "num_steps": self.steps})
 
     def _test(self, placement: tuple[int, ...]) -> float:
         return quality(self.references.images, self.bench.measure(tap_method("x", str(placement), self.listed(placement))).images)[0]
@@ -107,27 +108,27 @@ class Study:
 
     def sensitivity(self) -> np.ndarray:
         """a_s per step: image error from predicting step s alone over its teacher-forced error (every third step, interpolated)."""
-        costs, probed, ratios = StepCosts(self.recorder.gram, TAPConfig().family()), list(range(2, STEPS, 3)), []
+        costs, probed, ratios = StepCosts(self.recorder.gram, TAPConfig().family()), list(range(2, self.steps, 3)), []
         for step in probed:
-            others = tuple(s for s in range(STEPS) if s != step)
+            others = tuple(s for s in range(self.steps) if s != step)
             with tap.accelerate(self.bench.pipe, self.listed(others)):
                 error = np.mean([np.mean((np.asarray(self.bench.generate(p, 1)[0], dtype=np.float64) - r) ** 2)
                                  for r, p in zip(self.calibration_references, CALIBRATION)])
             ratios.append(error / costs.cost(list(others)))
-        return np.exp(np.interp(np.arange(STEPS), probed, np.log(ratios)))
+        return np.exp(np.interp(np.arange(self.steps), probed, np.log(ratios)))
 
     def cost_models(self, count: int, sensitivity: np.ndarray) -> dict[str, list[int]]:
-        gram, family, d = self.recorder.gram, TAPConfig().family(), np.abs(np.diff(self.sigmas))[:STEPS]
+        gram, family, d = self.recorder.gram, TAPConfig().family(), np.abs(np.diff(self.sigmas))[:self.steps]
         return {
             "none (the shipped cost model)": best_placement(StepCosts(gram, family), count)[0],
-            "coherent within runs of predicted steps": best_placement(CoherentCosts(gram, family, gap_weights=np.ones(STEPS)), count)[0],
+            "coherent within runs of predicted steps": best_placement(CoherentCosts(gram, family, gap_weights=np.ones(self.steps)), count)[0],
             "coherent, weighted by d_s": best_placement(CoherentCosts(gram, family, gap_weights=d), count)[0],
             "measured sensitivity a_s": best_placement(StepCosts(gram, family, sensitivity), count)[0],
             "sqrt(a_s)": best_placement(StepCosts(gram, family, np.sqrt(sensitivity)), count)[0],
         }
 
     def refinements(self, count: int) -> dict[str, list[int]]:
-        grid = uniform_grid(STEPS, count)
+        grid = uniform_grid(self.steps, count)
         rules = {
             "coordinate descent, no sample worse": lambda new, old: new.mean() > old.mean() and bool(np.all(new >= old)),
             "coordinate descent, no sample 0.2 dB worse": lambda new, old: new.mean() > old.mean() and bool(np.all(new >= old - 0.2)),
@@ -136,9 +137,9 @@ class Study:
         found = {}
         for name, better in rules.items():
             score = Ordered.by(better)
-            found[name] = refine_placement(grid, lambda c: score(self.calibration(tuple(c))), num_steps=STEPS, warmup=1, sweeps=2)[0]
+            found[name] = refine_placement(grid, lambda c: score(self.calibration(tuple(c))), num_steps=self.steps, warmup=1, sweeps=2)[0]
         gap = grid[2] - grid[1]
-        family = [[0, *(int(round(x)) for x in np.linspace(a, b, count - 1))] for a in range(max(1, gap - 3), gap + 2) for b in range(grid[-1] - 3, STEPS)]
+        family = [[0, *(int(round(x)) for x in np.linspace(a, b, count - 1))] for a in range(max(1, gap - 3), gap + 2) for b in range(grid[-1] - 3, self.steps)]
         family = [p for p in family if len(set(p)) == count]
         found["two-parameter grid (a, b), best mean"] = max(family, key=lambda p: self.calibration(tuple(p)).mean())
         return found
@@ -163,24 +164,25 @@ def main() -> None:
     parser.add_argument("study", choices=["cost-models", "refinements"])
     parser.add_argument("--shifts", nargs="+", type=float, default=[3.0])
     parser.add_argument("--full-steps", nargs="+", type=int, default=[9, 13])
+    parser.add_argument("--steps", type=int, default=STEPS)
     parser.add_argument("--out", default=None, help="Markdown file (default docs/research-data/plan-<study>.md)")
     args = parser.parse_args()
     torch.set_grad_enabled(False)
-    bench = Bench(BenchSettings(prompts=TEST, seeds=(0,), steps=STEPS, repeats=1, peers=False), progress=False)
+    bench = Bench(BenchSettings(prompts=TEST, seeds=(0,), steps=args.steps, repeats=1, peers=False), progress=False)
     shipped, columns, results = bench.pipe.scheduler.config, [], {}
     for shift in args.shifts:
         study = Study(bench, shipped, shift)
         sensitivity = study.sensitivity() if args.study == "cost-models" else None
         for count in args.full_steps:
             columns.append((shift, count))
-            grid = uniform_grid(STEPS, count)
+            grid = uniform_grid(args.steps, count)
             found = study.cost_models(count, sensitivity) if args.study == "cost-models" else study.refinements(count)
             for name, placement in {"uniform grid": grid, **found}.items():
                 results.setdefault(name, {})[shift, count] = (study.test(tuple(placement)), study.calibration(tuple(placement)).mean(), placement)
                 print(f"shift {shift:g}, {count} full: {name}: {results[name][shift, count]}", flush=True)
     grid = results["uniform grid"]
     lines = [f"Command: `{' '.join(['python contrib/benchmarks/plan_variants.py', *sys.argv[1:]])}`", "",
-             f"Demo model, {STEPS} steps. PSNR (dB) on the test prompts, gain over the grid in brackets, then the mean PSNR on the "
+             f"Demo model, {args.steps} steps. PSNR (dB) on the test prompts, gain over the grid in brackets, then the mean PSNR on the "
              "calibration samples and the placement.", "",
              "| placement | " + " | ".join(f"shift {s:g}: {k} full" for s, k in columns) + " |", "|---|" + "---:|" * len(columns)]
     for name, row in results.items():
