@@ -185,13 +185,18 @@ class StepCosts:
                     weights = np.broadcast_to(self.weights(offsets - offsets[0], ahead - offsets[0]), (len(lasts), len(ahead), len(self.family), length))
                 else:
                     weights = np.stack([self.weights(c, t) for c, t in zip(cached, targets)])
-                errors = np.where(valid, self.errors(cached, targets, weights), 0.0)
-                sums = np.concatenate([np.zeros((len(lasts), 1)), np.cumsum(errors, axis=1)], axis=1)
+                sums = self.run_errors(cached, targets, valid, weights)
                 for last, row, state in zip(lasts, sums, cached):
                     index = (n,) * (history - length) + tuple(state)
                     cumulative[index] = 0.0
                     cumulative[index][last + 1 :] = row[: n - last]
         return cumulative
+
+    def run_errors(self, cached: np.ndarray, targets: np.ndarray, valid: np.ndarray, weights: np.ndarray) -> np.ndarray:
+        """Summed errors [B, T + 1] of the first 0..T predicted steps after each history ``cached`` [B, H] (targets and
+        weights as for :meth:`errors`; ``valid`` marks targets inside the run)."""
+        errors = np.where(valid, self.errors(cached, targets, weights), 0.0)
+        return np.concatenate([np.zeros((len(cached), 1)), np.cumsum(errors, axis=1)], axis=1)
 
     def cost(self, steps: list[int]) -> float:
         """The summed error of the predicted steps when exactly ``steps`` run in full."""

@@ -12,22 +12,16 @@ The tables in docs/research.md come from:
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
 
 import torch
-from diffusers import FlowMatchEulerDiscreteScheduler
 from tqdm import tqdm
 
-from tap.bench import FULL, Bench, BenchSettings, quality
-from tap.config import TAPConfig
-from tap.peers import tap_method
+from plan_samples import CALIBRATION, TEST, arguments, set_shift, test_bench, test_quality
+from tap.bench import FULL, Bench
 from tap.planning import make_plan
-
-CALIBRATION = ("g", "A", "7")
-TEST = ("B", "R", "x", "3", "Q", "k", "5", "M")
 
 
 def study(bench: Bench, full_steps: list[int], calibration: tuple[str, ...], seed: int) -> list[dict]:
@@ -43,9 +37,7 @@ def study(bench: Bench, full_steps: list[int], calibration: tuple[str, ...], see
                    calibration_seconds=plan.calibration_seconds, planning_seconds=plan.planning_seconds,
                    check_seconds=plan.check_seconds, one_generation_seconds=one_generation)
         for name, placement in (("grid", plan.grid), ("planned", plan.planned)):
-            config = TAPConfig(schedule="listed", schedule_options={"steps": placement, "num_steps": steps})
-            measured = bench.measure(tap_method(name, str(placement), config))
-            row[f"{name}_psnr"], row[f"{name}_ssim"] = quality(references.images, measured.images)
+            row[f"{name}_psnr"], row[f"{name}_ssim"] = test_quality(bench, references, placement, name)
         row["kept_psnr"] = row[f"{plan.kept}_psnr"]
         rows.append(row)
     return rows
@@ -61,20 +53,15 @@ def table(rows: list[dict]) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--shifts", nargs="+", type=float, default=[1.0, 3.0])
-    parser.add_argument("--steps", type=int, default=50)
-    parser.add_argument("--full-steps", nargs="+", type=int, default=[7, 9, 13])
-    parser.add_argument("--out", default="docs/research-data")
-    args = parser.parse_args()
+    args = arguments(__doc__.splitlines()[0], shifts=[1.0, 3.0], full_steps=[7, 9, 13], out="docs/research-data").parse_args()
     torch.set_grad_enabled(False)
-    bench = Bench(BenchSettings(prompts=TEST, seeds=(0,), steps=args.steps, repeats=1, peers=False), progress=False)
+    bench = test_bench(args.steps)
     shipped = bench.pipe.scheduler.config
     results, sections = {}, [f"Command: `python contrib/benchmarks/plan_study.py {' '.join(sys.argv[1:])}`\n",
                              f"Demo model, {args.steps} steps, float32 CPU. Calibration: prompts {', '.join(CALIBRATION)}, seed 1. "
                              f"Test: prompts {', '.join(TEST)}, seed 0. Order-1 Taylor forecast (tap's default family).\n"]
     for shift in args.shifts:
-        bench.pipe.scheduler = FlowMatchEulerDiscreteScheduler.from_config(shipped, shift=shift)
+        set_shift(bench, shipped, shift)
         rows = study(bench, args.full_steps, CALIBRATION, seed=1)
         results[f"shift={shift:g}"] = rows
         sections.append(f"## Scheduler shift {shift:g}\n\n{table(rows)}\n")

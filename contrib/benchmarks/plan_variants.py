@@ -24,28 +24,21 @@ to ``--out``.
 
 from __future__ import annotations
 
-import argparse
 import functools
-import itertools
 import sys
 from pathlib import Path
 
 import attrs
 import numpy as np
 import torch
-from diffusers import FlowMatchEulerDiscreteScheduler
 
 import tap
-from tap.bench import FULL, Bench, BenchSettings, quality
+from plan_samples import CALIBRATION, arguments, listed, set_shift, test_bench, test_quality
+from tap.bench import FULL, Bench
 from tap.config import TAPConfig
 from tap.metrics import psnr
-from tap.peers import tap_method
 from tap.placement import refine_placement
 from tap.planning import TOKENS, StepCosts, best_placement, record, uniform_grid
-
-CALIBRATION = ("g", "A", "7")
-TEST = ("B", "R", "x", "3", "Q", "k", "5", "M")
-STEPS = 50  # default step count
 
 
 @attrs.frozen
@@ -54,32 +47,17 @@ class CoherentCosts(StepCosts):
 
     gap_weights: np.ndarray = attrs.field(default=None, eq=False)
 
-    def table(self) -> np.ndarray:
-        n, history = self.num_steps, self.history
-        cumulative = np.full((n + 1,) * history + (n + 1,), np.inf)
-        for length in range(1, history + 1):
-            for earlier in itertools.combinations(range(-(n - 1), 0), length - 1):
-                offsets = np.array([*earlier, 0])
-                lasts = np.arange(-offsets[0], n)
-                ahead = np.arange(1, n + offsets[0])
-                cached, targets = lasts[:, None] + offsets, lasts[:, None] + ahead
-                valid = targets < n
-                targets = np.minimum(targets, n - 1)
-                weights = np.nan_to_num(self.weights(offsets - offsets[0], ahead - offsets[0])[:, 0, :])  # [T, H]
-                rows, columns = np.arange(len(lasts))[:, None], np.arange(len(ahead))[None, :]
-                scale = np.where(valid, self.gap_weights[targets], 0.0)
-                coefficients = np.zeros((len(lasts), len(ahead), n))  # each error as a combination of residuals
-                np.add.at(coefficients, (rows, columns, targets), scale)
-                for h in range(length):
-                    np.add.at(coefficients, (rows, columns, np.broadcast_to(cached[:, h : h + 1], targets.shape)), -scale * weights[None, :, h])
-                summed = np.cumsum(coefficients, axis=1)
-                errors = np.einsum("ltn,nm,ltm->lt", summed, self.gram, summed)
-                sums = np.concatenate([np.zeros((len(lasts), 1)), errors], axis=1)
-                for last, row, state in zip(lasts, sums, cached):
-                    index = (n,) * (history - length) + tuple(state)
-                    cumulative[index] = 0.0
-                    cumulative[index][last + 1 :] = row[: n - last]
-        return cumulative
+    def run_errors(self, cached: np.ndarray, targets: np.ndarray, valid: np.ndarray, weights: np.ndarray) -> np.ndarray:
+        rows, columns = np.arange(len(cached))[:, None], np.arange(targets.shape[1])[None, :]
+        scale = np.where(valid, self.gap_weights[targets], 0.0)
+        first = np.nan_to_num(weights[:, :, 0, :])  # [B, T, H]: the one candidate's weights
+        coefficients = np.zeros((*targets.shape, self.num_steps))  # each error as a combination of residuals
+        np.add.at(coefficients, (rows, columns, targets), scale)
+        for h in range(cached.shape[1]):
+            np.add.at(coefficients, (rows, columns, np.broadcast_to(cached[:, h : h + 1], targets.shape)), -scale * first[:, :, h])
+        summed = np.cumsum(coefficients, axis=1)
+        errors = np.einsum("btn,nm,btm->bt", summed, self.gram, summed)
+        return np.concatenate([np.zeros((len(cached), 1)), errors], axis=1)
 
 
 class Study:
@@ -87,7 +65,7 @@ class Study:
 
     def __init__(self, bench: Bench, shipped, shift: float) -> None:
         self.bench, self.steps = bench, bench.settings.steps
-        bench.pipe.scheduler = FlowMatchEulerDiscreteScheduler.from_config(shipped, shift=shift)
+        set_shift(bench, shipped, shift)
         self.recorder, outputs = record(bench.pipe, lambda: [bench.generate(p, 1)[0] for p in CALIBRATION], self.steps, TAPConfig(), TOKENS)
         self.calibration_references = [np.asarray(o, dtype=np.float64) for o in outputs]
         self.sigmas = bench.pipe.scheduler.sigmas.double().numpy()
@@ -95,15 +73,12 @@ class Study:
         self.test = functools.lru_cache(None)(self._test)
         self.calibration = functools.lru_cache(None)(self._calibration)
 
-    def listed(self, placement) -> TAPConfig:
-        return TAPConfig(schedule="listed", schedule_options={"steps": list(placement), "num_steps": self.steps})
-
     def _test(self, placement: tuple[int, ...]) -> float:
-        return quality(self.references.images, self.bench.measure(tap_method("x", str(placement), self.listed(placement))).images)[0]
+        return test_quality(self.bench, self.references, placement)[0]
 
     def _calibration(self, placement: tuple[int, ...]) -> np.ndarray:
         """PSNR of each calibration sample (dB) with this placement."""
-        with tap.accelerate(self.bench.pipe, self.listed(placement)):
+        with tap.accelerate(self.bench.pipe, listed(placement, self.steps)):
             return np.array([psnr(r, self.bench.generate(p, 1)[0]) for r, p in zip(self.calibration_references, CALIBRATION)])
 
     def sensitivity(self) -> np.ndarray:
@@ -111,7 +86,7 @@ class Study:
         costs, probed, ratios = StepCosts(self.recorder.gram, TAPConfig().family()), list(range(2, self.steps, 3)), []
         for step in probed:
             others = tuple(s for s in range(self.steps) if s != step)
-            with tap.accelerate(self.bench.pipe, self.listed(others)):
+            with tap.accelerate(self.bench.pipe, listed(others, self.steps)):
                 error = np.mean([np.mean((np.asarray(self.bench.generate(p, 1)[0], dtype=np.float64) - r) ** 2)
                                  for r, p in zip(self.calibration_references, CALIBRATION)])
             ratios.append(error / costs.cost(list(others)))
@@ -160,15 +135,11 @@ class Ordered:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = arguments(__doc__.splitlines()[0], shifts=[3.0], full_steps=[9, 13], out=None)  # --out: default plan-<study>.md
     parser.add_argument("study", choices=["cost-models", "refinements"])
-    parser.add_argument("--shifts", nargs="+", type=float, default=[3.0])
-    parser.add_argument("--full-steps", nargs="+", type=int, default=[9, 13])
-    parser.add_argument("--steps", type=int, default=STEPS)
-    parser.add_argument("--out", default=None, help="Markdown file (default docs/research-data/plan-<study>.md)")
     args = parser.parse_args()
     torch.set_grad_enabled(False)
-    bench = Bench(BenchSettings(prompts=TEST, seeds=(0,), steps=args.steps, repeats=1, peers=False), progress=False)
+    bench = test_bench(args.steps)
     shipped, columns, results = bench.pipe.scheduler.config, [], {}
     for shift in args.shifts:
         study = Study(bench, shipped, shift)

@@ -12,21 +12,16 @@ c / sqrt((1 - sigma)^2 c^2 + sigma^2). Writes a Markdown table (``--out``).
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
 import numpy as np
 import torch
-from diffusers import FlowMatchEulerDiscreteScheduler
 
-from tap.bench import FULL, Bench, BenchSettings, quality
+from plan_samples import CALIBRATION, arguments, set_shift, test_bench, test_quality
+from tap.bench import FULL
 from tap.config import TAPConfig
-from tap.peers import tap_method
 from tap.planning import TOKENS, StepCosts, best_placement, record, uniform_grid
-
-CALIBRATION = ("g", "A", "7")
-TEST = ("B", "R", "x", "3", "Q", "k", "5", "M")
 
 
 def weightings(gram: np.ndarray, sigmas: np.ndarray, steps: int) -> dict[str, tuple[np.ndarray, np.ndarray | None]]:
@@ -48,27 +43,21 @@ def weightings(gram: np.ndarray, sigmas: np.ndarray, steps: int) -> dict[str, tu
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--shifts", nargs="+", type=float, default=[3.0, 1.0])
-    parser.add_argument("--steps", type=int, default=50)
-    parser.add_argument("--full-steps", nargs="+", type=int, default=[7, 9, 13])
-    parser.add_argument("--out", default="docs/research-data/plan-weighting.md")
-    args = parser.parse_args()
+    args = arguments(__doc__.splitlines()[0], shifts=[3.0, 1.0], full_steps=[7, 9, 13], out="docs/research-data/plan-weighting.md").parse_args()
     torch.set_grad_enabled(False)
-    bench = Bench(BenchSettings(prompts=TEST, seeds=(0,), steps=args.steps, repeats=1, peers=False), progress=False)
+    bench = test_bench(args.steps)
     shipped, config = bench.pipe.scheduler.config, TAPConfig()
     columns = [(shift, count) for shift in args.shifts for count in args.full_steps]
     results: dict[str, dict] = {}
     for shift in args.shifts:
-        bench.pipe.scheduler = FlowMatchEulerDiscreteScheduler.from_config(shipped, shift=shift)
+        set_shift(bench, shipped, shift)
         recorder, _ = record(bench.pipe, lambda: [bench.generate(p, 1)[0] for p in CALIBRATION], args.steps, config, TOKENS)
         sigmas = bench.pipe.scheduler.sigmas.double().numpy()
         references, scored = bench.measure(FULL), {}
 
         def score(placement):
             if tuple(placement) not in scored:
-                listed = TAPConfig(schedule="listed", schedule_options={"steps": list(placement), "num_steps": args.steps})
-                scored[tuple(placement)] = quality(references.images, bench.measure(tap_method("x", str(placement), listed)).images)[0]
+                scored[tuple(placement)] = test_quality(bench, references, placement)[0]
             return scored[tuple(placement)]
 
         for count in args.full_steps:
