@@ -20,7 +20,7 @@ class FirstBlock(Probe):
 
     def __call__(self, adapter, call):
         output = call()
-        return ProbeResult(adapter.stack_output(output), block_output=output)
+        return ProbeResult(adapter.probe_output(output), block_output=output)
 
 
 @hookimpl

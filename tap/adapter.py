@@ -67,3 +67,11 @@ class Adapter(abc.ABC):
     @abc.abstractmethod
     def modulated_input(self, block: torch.nn.Module, args: tuple, kwargs: dict) -> torch.Tensor:
         """The block's AdaLN-modulated, normalised image input [B, N, D] (the paper's probe)."""
+
+    def skip_block(self, block: torch.nn.Module, args: tuple, kwargs: dict) -> Any:
+        """What a block after the first returns on a predicted step: its own inputs passed through."""
+        return self.skip_output(args, kwargs, self.stack_input(args, kwargs))
+
+    def probe_output(self, output: Any) -> torch.Tensor:
+        """The first block's output in :meth:`stack_input`'s layout (read by the first-block probe)."""
+        return self.stack_output(output)

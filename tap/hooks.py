@@ -83,7 +83,7 @@ class BlockHook(ModelHook):
         run = self.body or self.fn_ref.original_forward
         if self.first:
             return self.runtime.enter(BlockCall(module, run, args, kwargs))
-        skipped = self.runtime.passthrough(args, kwargs)
+        skipped = self.runtime.passthrough(module, args, kwargs)
         if skipped is not None:
             return skipped
         output = run(*args, **kwargs)

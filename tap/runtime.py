@@ -71,7 +71,10 @@ class StepEvaluation:
             losses, mine = runtime.shards.gather(losses)  # choose as one process would, keep this rank's tokens
             shape = tuple(losses.shape[1:])
         with runtime.guards.selector:
-            return runtime.selector.select(losses, self.device_set.active.labels, shape)[..., mine].to(x.device)
+            choice = runtime.selector.select(losses, self.device_set.active.labels, shape)[..., mine].to(x.device)
+        if choice.shape[-1] < x.shape[1]:  # tokens of other streams, which the probe does not see: the first candidate
+            choice = torch.nn.functional.pad(choice, (0, x.shape[1] - choice.shape[-1]))
+        return choice
 
     def probe_change(self) -> float:
         """Mean over tokens of ||h - h_last|| / ||h_last||: how far the probe moved since the last full step."""
@@ -81,7 +84,7 @@ class StepEvaluation:
 
     def probe_error(self) -> float:
         """Mean over tokens of ||h_hat - h|| / ||h|| for each token's chosen candidate: how well the cache predicts now."""
-        predicted = self.runtime._assemble(self.state, self.device_set, self.choice, self.state.h)
+        predicted = self.runtime._assemble(self.state, self.device_set, self.choice[..., : self.h.shape[1]], self.state.h)
         error = (predicted - self.h).norm(dim=-1) / self.h.norm(dim=-1).clamp_min(1e-12)
         return float(self.runtime.shards.mean(error).mean())
 
@@ -206,11 +209,11 @@ class Runtime:
             return self._full(state, call, evaluation)
         return self._predicted(state, call, evaluation)
 
-    def passthrough(self, args: tuple, kwargs: dict) -> Any | None:
+    def passthrough(self, block: torch.nn.Module, args: tuple, kwargs: dict) -> Any | None:
         """A later block on a predicted step returns its inputs unchanged; None means run it."""
         if not self.states.get_state().skipping:
             return None
-        return self.adapter.skip_output(args, kwargs, self.adapter.stack_input(args, kwargs))
+        return self.adapter.skip_block(block, args, kwargs)
 
     def exit(self, output: Any) -> None:
         """The last block ran: on a full step cache r = f(x) - x."""

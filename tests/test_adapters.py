@@ -362,12 +362,24 @@ def test_unsupported_model_points_to_the_generic_adapter():
 
 def test_generic_adapter_refuses_a_configuration_that_cannot_work():
     with pytest.raises(tap.ConfigError, match="not in block_arguments"):
-        make_adapter("bad", ("X",), ("blocks",), block_outputs=("context", "hidden_states"))
+        make_adapter("bad", ("X",), ("blocks",), block_arguments=("hidden_states", "temb"),
+                     block_outputs=("context", "hidden_states"))
     with pytest.raises(tap.ConfigError, match="lacks the image tokens"):
         make_adapter("bad", ("X",), ("blocks",), block_outputs=("encoder_hidden_states",))
     with pytest.raises(tap.ConfigError, match="transformer_classes is empty"):
         make_adapter("bad", (), "blocks")
     assert make_adapter("ok", "X", "blocks").block_lists == ("blocks",)
+
+
+def test_generic_adapter_names_a_parameter_the_blocks_lack():
+    adapter = make_adapter("misnamed", ("FluxTransformer2DModel",), ("transformer_blocks",),
+                           block_outputs=("context", "hidden_states"), timestep_argument=("timestep", 3))
+    tap.register_adapter(adapter)
+    try:
+        with pytest.raises(tap.ConfigError, match="FluxTransformerBlock.forward has no parameter 'context'"):
+            tap.enable(flux(), adapter="misnamed")
+    finally:
+        tap.unregister_adapter("misnamed")
 
 
 def test_docs_examples_run():

@@ -1,0 +1,3 @@
+"""Adapters of one family of diffusers transformers (see docs/adapters.md)."""
+
+ADAPTERS = ()

@@ -1,0 +1,75 @@
+"""Every diffusion transformer class in the installed diffusers, tiny, under tap (CPU).
+
+The classes are enumerated from diffusers itself, so a class added by a newer release fails here
+until it has a tiny case in ``tests/zoo`` and an adapter (or is refused with a reason). Per class:
+with every step computed tap equals plain diffusers; at interval 3 fewer blocks run, the output is
+finite, and its distance from plain diffusers stays in the range of the other classes (a stream
+left stale by a skipped block shows up as a far larger distance).
+"""
+
+from __future__ import annotations
+
+import diffusers
+import pytest
+import torch
+
+import tap
+import zoo
+
+NOT_DITS = {"Transformer2DModel", "DreamLiteTransformer2DModel"}  # U-Net-era components, refused by design
+DIT_CLASSES = sorted(
+    name for name in dir(diffusers) if name.endswith(("Transformer2DModel", "Transformer3DModel")) and name not in NOT_DITS
+)
+CASES = zoo.cases()
+FAR = 0.5  # relative distance from plain diffusers at interval 3 that no correctly wired tiny model reaches
+
+
+class RealBlockCalls:
+    """Counts real evaluations of the hooked blocks: calls of the first linear layer inside each."""
+
+    def __init__(self, blocks) -> None:
+        self.calls = 0
+        linears = [next(m for m in block.modules() if isinstance(m, torch.nn.Linear)) for block in blocks]
+        self.handles = [linear.register_forward_hook(self._count) for linear in linears]
+
+    def _count(self, *_):
+        self.calls += 1
+
+    def remove(self):
+        for handle in self.handles:
+            handle.remove()
+
+
+def relative(a: torch.Tensor, b: torch.Tensor) -> float:
+    return float((a - b).norm() / b.norm().clamp_min(1e-12))
+
+
+def test_the_zoo_has_a_case_for_every_class():
+    assert sorted(CASES) == DIT_CLASSES
+
+
+@pytest.mark.parametrize("name", DIT_CLASSES)
+def test_every_dit_class(name):
+    case = CASES[name]
+    model = zoo.build(case)
+    plain = zoo.sample(case, model)
+    assert torch.isfinite(plain).all()
+
+    with tap.accelerate(model, interval=1) as handle:
+        exact = zoo.sample(case, model)
+        assert handle.stats().predicted_steps == 0
+    assert torch.allclose(exact, plain, rtol=1e-5, atol=1e-6 * float(plain.abs().max())), relative(exact, plain)
+
+    with tap.accelerate(model, interval=3) as handle:
+        blocks = handle.denoisers["transformer"].runtime.blocks
+        counter = RealBlockCalls(blocks)
+        try:
+            fast = zoo.sample(case, model)
+        finally:
+            counter.remove()
+        stats = handle.stats()
+    assert stats.predicted_steps > 0
+    assert counter.calls <= stats.full_steps * len(blocks) + stats.predicted_steps  # a probe may run one block
+    assert counter.calls < case.steps * len(blocks)
+    assert torch.isfinite(fast).all()
+    assert relative(fast, plain) < FAR

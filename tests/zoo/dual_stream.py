@@ -1,0 +1,3 @@
+"""Zoo cases: see zoo/__init__.py."""
+
+CASES = []
