@@ -68,6 +68,10 @@ class Adapter(abc.ABC):
     def modulated_input(self, block: torch.nn.Module, args: tuple, kwargs: dict) -> torch.Tensor:
         """The block's AdaLN-modulated, normalised image input [B, N, D] (the paper's probe)."""
 
+    def full_compute_reason(self, args: tuple, kwargs: dict) -> str | None:
+        """Why this transformer call must run every block (an input tap cannot predict exactly), or None."""
+        return None
+
     def skip_block(self, block: torch.nn.Module, args: tuple, kwargs: dict) -> Any:
         """What a block after the first returns on a predicted step: its own inputs passed through."""
         return self.skip_output(args, kwargs, self.stack_input(args, kwargs))

@@ -127,7 +127,7 @@ class Runtime:
         self.clock = clock
         self.states = ContextStates()
         self._active_sets: dict[tuple, DeviceActiveSet] = {}
-        self._warned: set[str] = set()  # candidates already reported for non-finite predictions
+        self._warned: set[str] = set()  # candidates and messages already reported
         self._warned_disagreement = False  # whether ranks deciding differently was reported
         self.guards = RuntimeGuards(config, self.family)
         self.shards = NO_SHARDS  # this rank's share of the tokens under context parallelism
@@ -159,6 +159,7 @@ class Runtime:
         state.marker, state.shape, state.timestep = marker, shape, timestep
         state.skipping = False
         state.pending = None
+        state.full_reason = self.adapter.full_compute_reason(args, kwargs)
         state.counters.steps += 1
         return new_generation
 
@@ -194,6 +195,9 @@ class Runtime:
 
     def _enter(self, call: BlockCall) -> Any:
         state = self.states.get_state()
+        if state.full_reason is not None:
+            self._say_once(state.full_reason + "; such steps run every block")
+            return self._full(state, call, None)
         if not state.cached_steps:
             return self._full(state, call, None)
         device_set = self._device_active_set(state, call)
@@ -325,6 +329,11 @@ class Runtime:
                 RuntimeWarning, stacklevel=2,
             )
         return full
+
+    def _say_once(self, message: str) -> None:
+        if message not in self._warned:
+            self._warned.add(message)
+            warnings.warn(f"tap: {message}", RuntimeWarning, stacklevel=3)
 
     def _report_non_finite(self, state: GenerationState, evaluation: StepEvaluation, r_hat: torch.Tensor) -> None:
         """Count a fallback and warn once per candidate that predicted a non-finite value."""

@@ -52,6 +52,7 @@ class GenerationState(BaseState):
         self.gram: torch.Tensor | None = None  # [H, H, B, N] <h_j, h_l>
         self.pending: tuple[torch.Tensor, torch.Tensor | None] | None = None  # (x, h) of a full step in flight
         self.skipping = False
+        self.full_reason: str | None = None  # why this call must run every block (see Adapter.full_compute_reason)
 
     def push(self, step: int, h: torch.Tensor | None, r: torch.Tensor, keep: int) -> None:
         """Cache one full step, keeping the last ``keep``."""

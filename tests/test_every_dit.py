@@ -73,3 +73,9 @@ def test_every_dit_class(name):
     assert counter.calls < case.steps * len(blocks)
     assert torch.isfinite(fast).all()
     assert relative(fast, plain) < FAR
+
+    with tap.accelerate(model, tap.TAPConfig.preset("token"), interval=3) as handle:  # the probe and per-token choice
+        selected = zoo.sample(case, model)
+        assert handle.stats().predicted_steps > 0
+    assert torch.isfinite(selected).all()
+    assert relative(selected, plain) < FAR

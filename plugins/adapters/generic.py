@@ -51,6 +51,9 @@ class GenericAdapter(Adapter):
     * ``image_position``: ``"end"`` or ``"start"`` when the last list's blocks carry the image tokens
       joined after (or before) other tokens, e.g. ``[text; image]`` in single-stream blocks; only
       the image part is predicted, and it is found by the stack input's token count.
+    * ``exact_only``: keyword arguments of the transformer's ``forward`` that, when given (not
+      None), feed something into the block loop that a predicted step would get wrong (ControlNet
+      residuals added between blocks, say): such calls run every block, and tap says so once.
     * ``norm``, ``norm_keyword``, ``conditioning``: the probe calls the first block's
       ``norm`` module as ``norm(image_tokens, <norm_keyword>=<conditioning argument>)`` (positional
       when ``norm_keyword`` is None) and keeps the output, or its first element if it is a tuple.
@@ -64,6 +67,7 @@ class GenericAdapter(Adapter):
     block_outputs: ClassVar[tuple[str, ...] | None | dict[str, tuple[str, ...] | None]] = None
     streams: ClassVar[tuple[str, ...]] = ()
     image_position: ClassVar[str | None] = None
+    exact_only: ClassVar[tuple[str, ...]] = ()
     norm: ClassVar[str] = "norm1"
     norm_keyword: ClassVar[str | None] = "emb"
     conditioning: ClassVar[str] = "temb"
@@ -154,6 +158,10 @@ class GenericAdapter(Adapter):
         if outputs is None:
             return values[self.image_tokens]
         return tuple(values[name] if name in values else self.block_argument(args, kwargs, name) for name in outputs)
+
+    def full_compute_reason(self, args, kwargs):
+        given = [name for name in self.exact_only if kwargs.get(name) is not None]
+        return f"{type(self).__name__} cannot predict a step given {', '.join(given)}" if given else None
 
     def skip_block(self, block, args, kwargs):
         outputs = self.outputs_of(block)
