@@ -10,11 +10,12 @@ from typing import Any
 import attrs
 import torch
 
-from tap.adapter import DOCS_PAGE, Adapter
+from tap.adapter import Adapter
 from tap.clock import StepClock
 from tap.compile import BlockCompiles, compiler_of, unwrap
 from tap.config import TAPConfig
 from tap.conflicts import refuse_other_caches
+from tap.discovery import discover
 from tap.dry_run import dry_run
 from tap.errors import AlreadyEnabledError, ConfigError, TAPError, UnsupportedModelError
 from tap.hooks import block_hooks, install, uninstall
@@ -68,12 +69,7 @@ def resolve_adapter(transformer: torch.nn.Module, name: str | None) -> Adapter:
         adapter = instantiate("adapter", entry.cls, adapter_name, {})
         if adapter.supports(transformer):
             return adapter
-    supported = sorted(c for e in entries.values() for c in e.cls.transformer_classes)
-    raise UnsupportedModelError(
-        f"tap has no adapter for {type(transformer).__name__}; supported transformers: "
-        f"{', '.join(supported) or '(none)'}. To support it, configure the generic adapter in a few lines "
-        f"(tap_plugins.adapters.generic.make_adapter, then tap.register_adapter) or write one: see {DOCS_PAGE}"
-    )
+    return discover(transformer)()
 
 
 @attrs.frozen
