@@ -144,8 +144,9 @@ def cache_dit_available() -> bool:
 
 
 @contextlib.contextmanager
-def cache_dit_dbcache(pipe, blocks: list[torch.nn.Module], steps: int, threshold: float, taylorseer: bool):
-    """cache-dit's DBCache (first block computed every step, residual threshold), optionally with its TaylorSeer calibrator."""
+def cache_dit_dbcache(pipe, blocks: list[torch.nn.Module], steps: int, threshold: float, calibrator: str | None):
+    """cache-dit's DBCache (first block computed every step, residual threshold), optionally with one of its
+    calibrators (``CACHE_DIT_CALIBRATORS``: TaylorSeer order 1, FoCa's forecast-and-calibrate, DMD's exponential basis)."""
     import cache_dit
 
     # cache-dit's own adapter for the pipelines it knows (Wan's blocks return the video tokens only, both experts);
@@ -158,18 +159,22 @@ def cache_dit_dbcache(pipe, blocks: list[torch.nn.Module], steps: int, threshold
             forward_pattern=[cache_dit.ForwardPattern.Pattern_1] * len(lists), check_forward_pattern=True,
         )
     config = cache_dit.DBCacheConfig(Fn_compute_blocks=1, Bn_compute_blocks=0, residual_diff_threshold=threshold, max_warmup_steps=1, num_inference_steps=steps)
-    calibrator = cache_dit.TaylorSeerCalibratorConfig(taylorseer_order=1) if taylorseer else None
+    calibrator_config = None if calibrator is None else getattr(cache_dit, CACHE_DIT_CALIBRATORS[calibrator])()
     with contextlib.redirect_stdout(io.StringIO()):
-        cache_dit.enable_cache(adapter, cache_config=config, calibrator_config=calibrator)
+        cache_dit.enable_cache(adapter, cache_config=config, calibrator_config=calibrator_config)
     try:
         yield None
     finally:
         cache_dit.disable_cache(pipe)
 
 
+CACHE_DIT_CALIBRATORS = {"taylorseer": "TaylorSeerCalibratorConfig", "foca": "FoCaCalibratorConfig", "dmd": "DMDCalibratorConfig"}
+
+
 def cache_dit_methods(blocks, steps: int, thresholds: list[float]) -> list[Method]:
+    variants = {"cache-dit-dbcache": None, **{f"cache-dit-dbcache-{name}": name for name in CACHE_DIT_CALIBRATORS}}
     return [
-        Method(name, f"threshold={t}", "cache-dit", lambda pipe, t=t, ts=ts: cache_dit_dbcache(pipe, blocks, steps, t, ts))
-        for name, ts in (("cache-dit-dbcache", False), ("cache-dit-dbcache-taylorseer", True))
+        Method(name, f"threshold={t}", "cache-dit", lambda pipe, t=t, c=calibrator: cache_dit_dbcache(pipe, blocks, steps, t, c))
+        for name, calibrator in variants.items()
         for t in thresholds
     ]
