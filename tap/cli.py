@@ -42,6 +42,14 @@ def list_plugins(args: argparse.Namespace) -> int:
     widths = [max(len(row[i]) for row in rows) for i in range(3)]
     for row in rows:
         print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[3])
+    covers = {name: classes for info in infos for name, classes in info.covers.items()}
+    if covers:
+        width = max(map(len, covers))
+        print(f"\n{'ADAPTER'.ljust(width)}  TRANSFORMER CLASSES")
+        for name, classes in sorted(covers.items()):
+            print(f"{name.ljust(width)}  {', '.join(classes)}")
+        print(f"{len(covers)} adapters cover {len({c for classes in covers.values() for c in classes})} transformer classes; "
+              "any other DiT is tried by discovery (docs/adapters.md)")
     return int(failed)
 
 

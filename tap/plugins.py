@@ -34,6 +34,7 @@ class PluginInfo:
     distribution: str
     version: str
     registered: dict[str, tuple[str, ...]] = attrs.field(factory=dict)
+    covers: dict[str, tuple[str, ...]] = attrs.field(factory=dict)  # adapter name -> transformer classes it handles
     error: str | None = None
     conflicts: tuple[str, ...] = ()
 
@@ -95,10 +96,13 @@ def _load_one(manager: pluggy.PluginManager, registry: Registry, entry_point, in
         manager.unregister(plugin)
         raise
     registered: dict[str, list[str]] = {}
+    covers: dict[str, tuple[str, ...]] = {}
     for kind, cls, name in collected:
         registry.add(kind, cls, info.distribution, name, plugin=info.name, strict=False)
         registered.setdefault(kind, []).append(name)
-    return attrs.evolve(info, registered={kind: tuple(names) for kind, names in registered.items()})
+        if kind == "adapter":
+            covers[name] = tuple(getattr(cls, "transformer_classes", ()))
+    return attrs.evolve(info, registered={kind: tuple(names) for kind, names in registered.items()}, covers=covers)
 
 
 def load() -> Loaded:

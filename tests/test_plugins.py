@@ -146,6 +146,8 @@ def test_broken_plugin_is_listed_with_its_error_and_the_rest_work(install, capsy
     assert status == 1
     assert "ERROR ImportError: this plugin is broken on purpose" in table
     assert "predictor: halving" in table
+    assert "\nwan " in table and "WanTransformer3DModel" in table and "transformer classes" in table
+    assert plugins["adapters"]["covers"]["wan"] == ["WanTransformer3DModel"]
 
 
 def test_a_plugin_exiting_at_import_is_reported_like_an_import_error(install, capsys):
