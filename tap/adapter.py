@@ -37,6 +37,8 @@ class Adapter(abc.ABC):
     timestep_argument: ClassVar[tuple[str, int]] = ("timestep", 2)
     hidden_states_argument: ClassVar[tuple[str, int]] = ("hidden_states", 0)
     shared_arguments: ClassVar[tuple[str, ...]] = ()  # keyword arguments common to every sample of a batch
+    residual_per_block: ClassVar[bool] = False  # see block_image
+    adds_between_blocks: ClassVar[tuple[str, ...]] = ()  # forward inputs that, given, turn residual_per_block on for a call
 
     def supports(self, transformer: torch.nn.Module) -> bool:
         return any(cls.__name__ in self.transformer_classes for cls in type(transformer).__mro__)
@@ -67,6 +69,24 @@ class Adapter(abc.ABC):
     @abc.abstractmethod
     def modulated_input(self, block: torch.nn.Module, args: tuple, kwargs: dict) -> torch.Tensor:
         """The block's AdaLN-modulated, normalised image input [B, N, D] (the paper's probe)."""
+
+    def block_image(self, block: torch.nn.Module, args: tuple, kwargs: dict) -> torch.Tensor:
+        """The image tokens a block is called with.
+
+        With ``residual_per_block`` the cached residual is the sum of each block's own residual
+        (output minus input, on a full step) rather than the last output minus the first input, so
+        whatever the transformer adds between blocks (ControlNet residuals, VACE hints) is left out
+        of the forecast and added exactly on predicted steps as well.
+        """
+        return self.stack_input(args, kwargs)
+
+    def block_output_image(self, block: torch.nn.Module, output: Any) -> torch.Tensor:
+        """The image tokens in a block's output (see :meth:`block_image`)."""
+        return self.stack_output(output)
+
+    def sums_block_residuals(self, args: tuple, kwargs: dict) -> bool:
+        """Whether this transformer call caches the sum of block residuals (see :meth:`block_image`)."""
+        return self.residual_per_block or any(kwargs.get(name) is not None for name in self.adds_between_blocks)
 
     def full_compute_reason(self, args: tuple, kwargs: dict) -> str | None:
         """Why this transformer call must run every block (an input tap cannot predict exactly), or None."""

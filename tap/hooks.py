@@ -73,6 +73,7 @@ class BlockHook(ModelHook):
     def __init__(self, runtime: Runtime, first: bool, last: bool) -> None:
         super().__init__()
         self.runtime, self.first, self.last = runtime, first, last
+        self.per_block = runtime.sums_blocks and not first
         self.body: Callable | None = None
 
     def compile_body(self, compiler: Compiler) -> None:
@@ -87,6 +88,8 @@ class BlockHook(ModelHook):
         if skipped is not None:
             return skipped
         output = run(*args, **kwargs)
+        if self.per_block:
+            self.runtime.after_block(module, args, kwargs, output)
         if self.last:
             self.runtime.exit(output)
         return output

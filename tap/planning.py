@@ -102,9 +102,8 @@ def record(target: Any, run: Callable[[], Any], num_steps: int, config: TAPConfi
         def recording_exit(output):
             state = runtime.states.get_state()
             if state.pending is not None:
-                x = state.pending[0]
                 context = getattr(runtime.states.current, "name", None) or "default"
-                recorder.add(context, state.step, runtime.adapter.stack_output(output).float() - x.float())
+                recorder.add(context, state.step, runtime.residual(state, output).float())
             return exit_step(output)
 
         runtime.exit = recording_exit

@@ -131,6 +131,7 @@ class Runtime:
         self._warned_disagreement = False  # whether ranks deciding differently was reported
         self.guards = RuntimeGuards(config, self.family)
         self.shards = NO_SHARDS  # this rank's share of the tokens under context parallelism
+        self.sums_blocks = adapter.residual_per_block or bool(adapter.adds_between_blocks)
 
     # -- per call of the transformer -------------------------------------------------------------
     def begin_step(self, args: tuple, kwargs: dict) -> bool:
@@ -158,8 +159,9 @@ class Runtime:
         state.step = state.step + 1 if index is None else index
         state.marker, state.shape, state.timestep = marker, shape, timestep
         state.skipping = False
-        state.pending = None
+        state.pending = state.block_residuals = None
         state.full_reason = self.adapter.full_compute_reason(args, kwargs)
+        state.per_block = self.sums_blocks and self.adapter.sums_block_residuals(args, kwargs)
         state.counters.steps += 1
         return new_generation
 
@@ -219,14 +221,29 @@ class Runtime:
             return None
         return self.adapter.skip_block(block, args, kwargs)
 
+    def after_block(self, block: torch.nn.Module, args: tuple, kwargs: dict, output: Any) -> None:
+        """A block after the first ran: on a full step add its own residual (adapters with ``residual_per_block``)."""
+        state = self.states.get_state()
+        if state.block_residuals is not None:
+            adapter = self.adapter
+            state.block_residuals.add_(adapter.block_output_image(block, output).to(self.cache_dtype))
+            state.block_residuals.sub_(adapter.block_image(block, args, kwargs).to(self.cache_dtype))
+
+    def residual(self, state: GenerationState, output: Any) -> torch.Tensor:
+        """The stack's residual of the full step in flight, given the last block's output."""
+        if state.block_residuals is not None:
+            return state.block_residuals
+        return self.adapter.stack_output(output).to(self.cache_dtype) - state.pending[0].to(self.cache_dtype)
+
     def exit(self, output: Any) -> None:
         """The last block ran: on a full step cache r = f(x) - x."""
         state = self.states.get_state()
         if state.pending is None:
             return
-        x, h = state.pending
+        r = self.residual(state, output)
+        h = state.pending[1]
         state.pending = None
-        r = self.adapter.stack_output(output).to(self.cache_dtype) - x.to(self.cache_dtype)
+        state.block_residuals = None
         state.push(state.step, h, r, self.keep)
         if state.h is not None:
             state.gram = GramStats.gram_of(state.h)
@@ -251,6 +268,8 @@ class Runtime:
         output = call() if result is None or result.block_output is None else result.block_output
         h = None if result is None else result.h.to(self.cache_dtype)
         state.pending = (x, h)
+        if state.per_block:
+            state.block_residuals = self.adapter.block_output_image(call.block, output).to(self.cache_dtype) - x.to(self.cache_dtype)
         state.counters.full_steps += 1
         state.counters.blocks_run += len(self.blocks)
         if len(self.blocks) == 1:

@@ -51,8 +51,10 @@ class GenerationState(BaseState):
         self.r: torch.Tensor | None = None  # [H, B, N, D] block-stack residuals of the cached full steps
         self.gram: torch.Tensor | None = None  # [H, H, B, N] <h_j, h_l>
         self.pending: tuple[torch.Tensor, torch.Tensor | None] | None = None  # (x, h) of a full step in flight
+        self.block_residuals: torch.Tensor | None = None  # the summed block residuals of that step (residual_per_block)
         self.skipping = False
         self.full_reason: str | None = None  # why this call must run every block (see Adapter.full_compute_reason)
+        self.per_block = False  # whether this call sums block residuals (see Adapter.block_image)
 
     def push(self, step: int, h: torch.Tensor | None, r: torch.Tensor, keep: int) -> None:
         """Cache one full step, keeping the last ``keep``."""

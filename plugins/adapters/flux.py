@@ -2,7 +2,8 @@
 
 Both block kinds take ``(hidden_states, encoder_hidden_states, temb, ...)`` and return
 ``(encoder_hidden_states, hidden_states)``; the head (``norm_out`` + ``proj_out``) reads the image
-tokens alone, so the text stream need not be predicted.
+tokens alone, so the text stream need not be predicted. ControlNet residuals, added between blocks,
+stay exact: calls given them cache the sum of block residuals.
 """
 
 from tap import Adapter
@@ -15,6 +16,7 @@ class FluxAdapter(Adapter):
     name = "flux"
     transformer_classes = ("FluxTransformer2DModel",)
     timestep_argument = ("timestep", 3)
+    adds_between_blocks = ("controlnet_block_samples", "controlnet_single_block_samples")  # ControlNet residuals: summed block residuals keep them exact
     shared_arguments = ("img_ids", "txt_ids")
 
     def blocks(self, transformer):

@@ -54,6 +54,10 @@ class GenericAdapter(Adapter):
     * ``exact_only``: keyword arguments of the transformer's ``forward`` that, when given (not
       None), feed something into the block loop that a predicted step would get wrong (ControlNet
       residuals added between blocks, say): such calls run every block, and tap says so once.
+    * ``residual_per_block``: cache the sum of each block's own residual, so that what the
+      transformer adds to the image tokens between blocks stays exact (see ``Adapter.block_image``).
+      ``adds_between_blocks`` names the transformer's ``forward`` inputs (ControlNet residuals, say)
+      that, when given, make it add between blocks: calls with them sum block residuals.
     * ``norm``, ``norm_keyword``, ``conditioning``: the probe calls the first block's
       ``norm`` module as ``norm(image_tokens, <norm_keyword>=<conditioning argument>)`` (positional
       when ``norm_keyword`` is None) and keeps the output, or its first element if it is a tuple.
@@ -169,6 +173,12 @@ class GenericAdapter(Adapter):
             return self.block_argument(args, kwargs, self.image_tokens, block)
         return tuple(self.block_argument(args, kwargs, name, block) for name in outputs)
 
+    def block_image(self, block, args, kwargs):
+        return self.block_argument(args, kwargs, self.image_tokens, block)
+
+    def block_output_image(self, block, output):
+        return self.output_named(output, self.image_tokens, block)
+
     def modulated_input(self, block, args, kwargs):
         norm = getattr(block, self.norm)
         x = self.block_argument(args, kwargs, self.image_tokens, block)
@@ -213,6 +223,8 @@ def _check(cls: type[GenericAdapter]) -> None:
         problems.append(f"image_position must be None, 'end' or 'start', got {cls.image_position!r}")
     if cls.image_position is not None and cls.streams:
         problems.append("image_position and streams cannot be combined")
+    if (cls.residual_per_block or cls.adds_between_blocks) and (cls.image_position is not None or cls.streams):
+        problems.append("residual_per_block needs the image tokens alone, in the same layout in every block")
     if problems:
         raise ConfigError(f"adapter {cls.name!r}: " + "; ".join(problems))
 

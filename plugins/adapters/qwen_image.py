@@ -6,7 +6,8 @@ returns ``(encoder_hidden_states, hidden_states)``; the head reads the image tok
 block has no AdaLN module: the probe is its own image-stream modulation, ``img_norm1`` then
 ``_modulate`` with the first half of ``img_mod(temb)`` (and ``modulate_index`` for the edit
 models' zero-timestep condition tokens, which stay part of the predicted image tokens).
-Out of scope: ControlNet residuals.
+ControlNet residuals, added between blocks, stay exact: calls given them cache the sum of block
+residuals.
 """
 
 from tap_plugins.adapters.generic import GenericAdapter
@@ -18,6 +19,7 @@ class QwenImageAdapter(GenericAdapter):
     name = "qwen-image"
     transformer_classes = ("QwenImageTransformer2DModel",)
     timestep_argument = ("timestep", 3)
+    adds_between_blocks = ("controlnet_block_samples",)  # ControlNet residuals: summed block residuals keep them exact
     block_lists = ("transformer_blocks",)
     block_arguments = (
         "hidden_states", "encoder_hidden_states", "encoder_hidden_states_mask", "temb", "image_rotary_emb",

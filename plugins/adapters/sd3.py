@@ -7,7 +7,8 @@ or ``SD35AdaLayerNormZeroX`` on SD3.5's dual-attention blocks: its first output 
 
 The last block is ``context_pre_only`` and really returns ``None`` for the text stream; skipped,
 it passes the text stream through instead (``skip_output`` is not told which block it stands
-for), which the transformer discards unread. Out of scope: ControlNet residuals, IP-Adapter, and
+for), which the transformer discards unread. ControlNet residuals, added between blocks, stay exact:
+calls given them cache the sum of block residuals. Out of scope: IP-Adapter, and
 skip-layer guidance, whose extra transformer call per step tap would count as a step.
 """
 
@@ -20,6 +21,7 @@ class SD3Adapter(GenericAdapter):
     name = "sd3"
     transformer_classes = ("SD3Transformer2DModel",)
     timestep_argument = ("timestep", 3)
+    adds_between_blocks = ("block_controlnet_hidden_states",)  # ControlNet residuals: summed block residuals keep them exact
     block_lists = ("transformer_blocks",)
     block_arguments = ("hidden_states", "encoder_hidden_states", "temb", "joint_attention_kwargs")
     block_outputs = ("encoder_hidden_states", "hidden_states")
