@@ -37,6 +37,8 @@ class Adapter(abc.ABC):
     timestep_argument: ClassVar[tuple[str, int]] = ("timestep", 2)
     hidden_states_argument: ClassVar[tuple[str, int]] = ("hidden_states", 0)
     shared_arguments: ClassVar[tuple[str, ...]] = ()  # keyword arguments common to every sample of a batch
+    batch_dims: ClassVar[dict[str, int]] = {}  # keyword arguments whose batch dimension is not the first
+    per_sample_calls: ClassVar[bool] = True  # False where a call's rows are coupled (a shared KV cache, inputs keyed by row)
     residual_per_block: ClassVar[bool] = False  # see block_image
     adds_between_blocks: ClassVar[tuple[str, ...]] = ()  # forward inputs that, given, turn residual_per_block on for a call
 

@@ -23,7 +23,9 @@ from tap.errors import UnsupportedModelError
 
 logger = logging.getLogger("tap")
 
-IMAGE_NAMES = ("hidden_states", "x")  # what a block calls the image tokens
+IMAGE_NAMES = ("hidden_states", "x", "visual_embed", "vis")  # what a block calls the image tokens
+TEXT_STREAM = "encoder"  # a returned stream named so is the text, which heads do not read; others are predicted
+SIDE_LISTS = ("refiner", "text", "txt", "context", "caption", "audio", "vace", "face")  # lists that feed the stack, not part of it
 TIMESTEP_NAMES = ("timestep", "timesteps", "t")
 LATENT_NAMES = ("hidden_states", "x", "latents", "sample")
 CONDITIONING_NAMES = ("temb", "emb", "adaln_input", "timestep", "time_embed")
@@ -38,7 +40,7 @@ def discover(transformer: torch.nn.Module):
     lists = _block_lists(transformer, source)
     if not lists:
         raise _cannot(name, "no ModuleList of attention blocks called by its forward")
-    image = _image_argument(lists, transformer)
+    image = _image_name(_first(transformer, lists[0]))
     outputs = {}
     for path in lists:
         block = _first(transformer, path)
@@ -57,16 +59,18 @@ def discover(transformer: torch.nn.Module):
         raise _cannot(name, "which argument of its forward is the timestep or the latents")
     first = _first(transformer, lists[0])
     conditioning = next((n for n in CONDITIONING_NAMES if n in forward_parameters(type(first))), image)
+    carried = [{n for n in o or () if n != image and TEXT_STREAM not in n} for o in outputs.values()]
+    streams = tuple(sorted(set.intersection(*carried)))  # streams every list updates: predicted with the image
     settings = dict(
         name=f"discovered-{name}", transformer_classes=(name,), block_lists=tuple(lists), image_tokens=image,
-        block_outputs=outputs, conditioning=conditioning, timestep_argument=timestep, hidden_states_argument=latents,
-        __doc__=f"Found by tap.discovery for {name}: blocks {', '.join(lists)}.",
+        block_outputs=outputs, streams=streams, conditioning=conditioning, timestep_argument=timestep,
+        hidden_states_argument=latents, __doc__=f"Found by tap.discovery for {name}: blocks {', '.join(lists)}.",
     )
     adapter = type(f"Discovered{name}Adapter", (DiscoveredAdapter, GenericAdapter), settings)
     logger.warning(
-        "tap: no adapter names %s; discovered block lists %s (image tokens %r, blocks return %s); an adapter "
-        "written for it is safer: see %s", name, ", ".join(f"{p} ({len(_list(transformer, p))})" for p in lists),
-        image, {p: o or image for p, o in outputs.items()}, DOCS_PAGE,
+        "tap: no adapter names %s; discovered block lists %s (image tokens %r, also predicted %s, blocks return %s); "
+        "an adapter written for it is safer: see %s", name, ", ".join(f"{p} ({len(_list(transformer, p))})" for p in lists),
+        image, ", ".join(streams) or "nothing", {p: o or image for p, o in outputs.items()}, DOCS_PAGE,
     )
     return adapter
 
@@ -131,12 +135,14 @@ def _is_attention(module: torch.nn.Module) -> bool:
 
 
 def _block_lists(transformer: torch.nn.Module, source: str) -> list[str]:
-    """Direct ModuleLists of attention blocks (not of attention modules) taking image tokens, in the order forward uses them."""
+    """The main stack: ModuleLists of attention blocks (not of attention modules) that take image tokens, in the
+    order forward uses them, without the lists that feed it (refiners, text or audio encoders, VACE and face
+    branches: see ``SIDE_LISTS``), and only those whose blocks call the image tokens what the last list does."""
     from tap_plugins.adapters.generic import forward_parameters
 
     found = {}
     for path, module in transformer.named_children():
-        if not isinstance(module, torch.nn.ModuleList) or len(module) == 0:
+        if not isinstance(module, torch.nn.ModuleList) or len(module) == 0 or any(word in path for word in SIDE_LISTS):
             continue
         blocks = list(module)
         if any(_is_attention(block) or not any(_is_attention(m) for m in block.modules()) for block in blocks):
@@ -146,13 +152,17 @@ def _block_lists(transformer: torch.nn.Module, source: str) -> list[str]:
         used = re.search(rf"\bself\.{re.escape(path)}\b", source)
         if used:
             found[path] = used.start()
-    return sorted(found, key=found.get)
+    ordered = sorted(found, key=found.get)
+    if not ordered:
+        return []
+    image = _image_name(_first(transformer, ordered[-1]))
+    return [path for path in ordered if _image_name(_first(transformer, path)) == image]
 
 
-def _image_argument(lists: list[str], transformer: torch.nn.Module) -> str:
+def _image_name(block: torch.nn.Module) -> str:
     from tap_plugins.adapters.generic import forward_parameters
 
-    parameters = forward_parameters(type(_first(transformer, lists[0])))
+    parameters = forward_parameters(type(block))
     return next(name for name in IMAGE_NAMES if name in parameters)
 
 

@@ -46,7 +46,8 @@ class TransformerHook(ModelHook):
         rows_in_order = torch.cat(groups)
         outputs = []
         for index, rows in enumerate(groups):
-            sub_args, sub_kwargs = split_call(args, kwargs, rows, len(rows_in_order), self.runtime.adapter.shared_arguments)
+            adapter = self.runtime.adapter
+            sub_args, sub_kwargs = split_call(args, kwargs, rows, len(rows_in_order), adapter.shared_arguments, adapter.batch_dims)
             with self.states.sample(index):
                 outputs.append(self._step(sub_args, sub_kwargs))
         return merge_outputs(outputs, rows_in_order.argsort())

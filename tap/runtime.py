@@ -169,6 +169,9 @@ class Runtime:
         """The batch's sample groups when a probe-driven schedule decides per sample and there are several."""
         if not (self.config.per_sample and self.schedule.uses_probe):
             return None
+        if not self.adapter.per_sample_calls:
+            self._say_once(f"{type(self.adapter).__name__} cannot split a batch into per-sample calls; the schedule decides once per batch")
+            return None
         latents = argument(args, kwargs, *self.adapter.hidden_states_argument)
         if not isinstance(latents, torch.Tensor) or latents.shape[0] < 2:
             return None
@@ -197,9 +200,11 @@ class Runtime:
 
     def _enter(self, call: BlockCall) -> Any:
         state = self.states.get_state()
-        if state.full_reason is not None:
+        if state.full_reason is not None:  # run every block, and keep the step out of the forecast's history
             self._say_once(state.full_reason + "; such steps run every block")
-            return self._full(state, call, None)
+            state.counters.full_steps += 1
+            state.counters.blocks_run += len(self.blocks)
+            return call()
         if not state.cached_steps:
             return self._full(state, call, None)
         device_set = self._device_active_set(state, call)

@@ -24,16 +24,33 @@ def sample_groups(latents: torch.Tensor) -> list[torch.Tensor]:
     return [torch.tensor(rows, device=latents.device) for rows in groups.values()]
 
 
-def split_call(args: tuple, kwargs: dict, rows: torch.Tensor, batch: int, shared: tuple[str, ...]) -> tuple[tuple, dict]:
+def split_call(
+    args: tuple, kwargs: dict, rows: torch.Tensor, batch: int, shared: tuple[str, ...], batch_dims: dict[str, int] | None = None
+) -> tuple[tuple, dict]:
     """A transformer call's arguments for ``rows`` only: every tensor whose first dimension is the batch
-    is sliced, except the keyword arguments in ``shared`` (positions or ids common to all rows)."""
+    is sliced, and so is a list with one entry per row or of such tensors, except the keyword
+    arguments in ``shared`` (positions or ids common to all rows). ``batch_dims`` names keyword
+    arguments whose batch is another dimension than the first (HiDream's per-layer Llama states)."""
+    batch_dims = batch_dims or {}
 
     def take(value):
         if isinstance(value, torch.Tensor) and value.ndim and value.shape[0] == batch:
             return value.index_select(0, rows)
+        if isinstance(value, (list, tuple)) and value:
+            if any(isinstance(item, (torch.Tensor, list, tuple)) and len(item) == batch for item in value):
+                return type(value)(take(item) for item in value)  # a list of batched inputs (ControlNet residuals)
+            if len(value) == batch:
+                return type(value)(value[row] for row in rows.tolist())  # one entry per row (image shapes)
         return value
 
-    return tuple(take(value) for value in args), {key: value if key in shared else take(value) for key, value in kwargs.items()}
+    def keyword(key, value):
+        if key in shared:
+            return value
+        if key in batch_dims and isinstance(value, torch.Tensor):
+            return value.index_select(batch_dims[key], rows)
+        return take(value)
+
+    return tuple(take(value) for value in args), {key: keyword(key, value) for key, value in kwargs.items()}
 
 
 def merge_outputs(outputs: list[Any], order: torch.Tensor) -> Any:

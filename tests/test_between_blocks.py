@@ -1,70 +1,97 @@
 """What a transformer adds to the image tokens between blocks (ControlNet residuals) stays exact on predicted steps.
 
 Calls given such inputs cache the sum of each block's own residual, so the additions are not
-forecast and then added a second time; without that, a predicted step would count them twice.
+forecast and then added a second time. The check is exact: with the reuse predictor and constant
+ControlNet residuals, a predicted step's head input minus its stack input equals the last full
+step's, additions included; an adapter that caches the end-to-end residual instead fails it.
 """
 
 from __future__ import annotations
 
 import contextlib
 
+import pytest
 import torch
 
 import tap
-from conftest import flux_inputs, tiny_flux
-from tap_plugins.adapters.flux import FluxAdapter
+import zoo
+from tap.api import resolve_adapter
 
-STEPS = 4
+CASES = zoo.cases()
+CONTROLNET = {  # class -> its forward's ControlNet inputs, each given one residual
+    "FluxTransformer2DModel": ("controlnet_block_samples", "controlnet_single_block_samples"),
+    "ChromaTransformer2DModel": ("controlnet_block_samples", "controlnet_single_block_samples"),  # joined [text; image]
+    "BriaTransformer2DModel": ("controlnet_block_samples",),  # its single-block samples fail in diffusers itself
+    "SD3Transformer2DModel": ("block_controlnet_hidden_states",),
+    "QwenImageTransformer2DModel": ("controlnet_block_samples",),
+    "SanaTransformer2DModel": ("controlnet_block_samples",),
+}
+AFTER_THE_LAST_BLOCK = {"SanaTransformer2DModel"}  # the tiny case's only addition follows its last block: nothing to double
 
 
-class DoubleCounting(FluxAdapter):
-    """FLUX without the summed block residuals: the additions end up in the forecast residual."""
-
-    name = "flux-double-counting"
-    adds_between_blocks = ()
-
-
-def head_inputs(model, control: list[torch.Tensor] | None, **config) -> list[torch.Tensor]:
-    """The image tokens reaching the head (``norm_out``) at each of STEPS steps of a loop; tap on only with a config."""
-    inputs = flux_inputs(batch=1)
-    seen = []
-    handle = model.norm_out.register_forward_pre_hook(lambda module, args: seen.append(args[0].clone()))
+def traced(case, model, adapter: str, control: dict, **config):
+    """(stack input, head input) of the first sample at steps 0 and 1, and tap's stats."""
+    first = resolve_adapter(model, adapter).blocks(model)[0]
+    inputs = case.inputs(torch.Generator().manual_seed(0))
+    stack, head = [], []
+    hooks = [
+        first.register_forward_pre_hook(lambda m, args, kwargs: stack.append(kwargs.get("hidden_states", args[0] if args else None)), with_kwargs=True),
+        model.norm_out.register_forward_pre_hook(lambda m, args: head.append(args[0])),
+    ]
     try:
-        with (tap.accelerate(model, **config) if config else contextlib.nullcontext()), torch.no_grad():
+        with tap.accelerate(model, adapter=adapter, **config) as handle, torch.no_grad():
             latents = inputs["latents"]
-            for step in range(STEPS):
-                with model.cache_context("cond", step_index=step, num_inference_steps=STEPS):
-                    out = model(
-                        hidden_states=latents, encoder_hidden_states=inputs["encoder_hidden_states"],
-                        pooled_projections=inputs["pooled_projections"], timestep=torch.tensor([1.0 - step / STEPS]),
-                        img_ids=inputs["img_ids"], txt_ids=inputs["txt_ids"], controlnet_block_samples=control,
-                        return_dict=False,
-                    )[0]
-                latents = latents - 0.25 * out
+            for step, t in enumerate((torch.tensor(1000.0), torch.tensor(900.0))):
+                context = getattr(model, "cache_context", None)
+                with context("cond", step_index=step, num_inference_steps=8) if context else contextlib.nullcontext():
+                    model(**case.call(inputs, latents, t), **control, return_dict=False)
+            stats = handle.stats()
     finally:
-        handle.remove()
-    return seen
+        for hook in hooks:
+            hook.remove()
+    return stack, head, stats
 
 
-def test_every_step_computed_is_exact_with_controlnet_residuals():
-    model = tiny_flux()
-    control = [torch.randn(1, 16, 16, generator=torch.Generator().manual_seed(1))]
-    computed = head_inputs(model, control, interval=1)
-    plain = head_inputs(model, control)
-    assert len(computed) == len(plain) == STEPS
-    for ours, theirs in zip(computed, plain):
-        torch.testing.assert_close(ours, theirs, rtol=0, atol=0)
+def control_inputs(case, model, names) -> dict:
+    """One constant residual per ControlNet input, shaped like the image tokens the blocks see."""
+    shapes = []
+    first = resolve_adapter(model, None).blocks(model)[0]
+    hook = first.register_forward_pre_hook(lambda m, args, kwargs: shapes.append(tuple(kwargs.get("hidden_states", args[0] if args else None).shape)), with_kwargs=True)
+    with torch.no_grad():
+        inputs = case.inputs(torch.Generator().manual_seed(0))
+        model(**case.call(inputs, inputs["latents"], torch.tensor(1000.0)), return_dict=False)
+    hook.remove()
+    generator = torch.Generator().manual_seed(1)
+    return {name: [0.5 * torch.randn(*shapes[0], generator=generator)] for name in names}
 
 
-def test_a_predicted_step_adds_the_controlnet_residual_once():
-    model = tiny_flux()
-    control = [torch.randn(1, 16, 16, generator=torch.Generator().manual_seed(1))]  # added after the one double block
-    tap.register_adapter(DoubleCounting)
+@pytest.mark.parametrize("name", sorted(set(CONTROLNET) - AFTER_THE_LAST_BLOCK))
+def test_a_predicted_step_adds_the_controlnet_residuals_once(name):
+    case = CASES[name]
+    model = zoo.build(case)
+    control = control_inputs(case, model, CONTROLNET[name])
+    written = type(resolve_adapter(model, None))
+    assert set(CONTROLNET[name]) <= set(written.adds_between_blocks)
+    double_counting = type(f"DoubleCounting{written.__name__}", (written,), {"name": f"{written.name}-double", "adds_between_blocks": ()})
+    tap.register_adapter(double_counting)
     try:
-        once = head_inputs(model, control, predictor="reuse", interval=2)
-        twice = head_inputs(model, control, predictor="reuse", interval=2, adapter=DoubleCounting.name)
+        stack, head, stats = traced(case, model, written.name, control, predictor="reuse", interval=2)
+        assert (stats.full_steps, stats.predicted_steps) == (1, 1)
+        torch.testing.assert_close(head[1] - stack[1], head[0] - stack[0], rtol=1e-4, atol=1e-5)
+        stack, head, _ = traced(case, model, double_counting.name, control, predictor="reuse", interval=2)
+        assert not torch.allclose(head[1] - stack[1], head[0] - stack[0], rtol=1e-4, atol=1e-3)
     finally:
-        tap.unregister_adapter(DoubleCounting.name)
-    torch.testing.assert_close(once[0], twice[0])  # step 0 runs in full either way
-    # Step 1 reuses step 0's residual: summed block by block it leaves the residual out, end to end it holds it too.
-    torch.testing.assert_close(twice[1] - once[1], control[0], rtol=1e-4, atol=1e-5)
+        tap.unregister_adapter(double_counting.name)
+
+
+@pytest.mark.parametrize("name", sorted(CONTROLNET))
+def test_every_step_computed_is_exact_with_controlnet_residuals(name):
+    case = CASES[name]
+    model = zoo.build(case)
+    control = control_inputs(case, model, CONTROLNET[name])
+    inputs = case.inputs(torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        plain = model(**case.call(inputs, inputs["latents"], torch.tensor(1000.0)), **control, return_dict=False)[0]
+        with tap.accelerate(model, interval=1):
+            ours = model(**case.call(inputs, inputs["latents"], torch.tensor(1000.0)), **control, return_dict=False)[0]
+    torch.testing.assert_close(ours, plain, rtol=0, atol=0)

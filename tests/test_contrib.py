@@ -32,7 +32,7 @@ def test_list_plugins_json_shows_the_plugin():
         [sys.executable, "-m", "tap", "list-plugins", "--json"], capture_output=True, text=True, timeout=120, check=True
     )
     [entry] = [entry for entry in json.loads(result.stdout) if entry["distribution"] == "tap-lsq"]
-    assert entry == {"name": "lsq", "distribution": "tap-lsq", "version": "0.1.0", "registered": {"predictor": ["lsq"]}, "error": None, "conflicts": []}
+    assert entry == {"name": "lsq", "distribution": "tap-lsq", "version": "0.1.0", "registered": {"predictor": ["lsq"]}, "covers": {}, "error": None, "conflicts": []}
 
 
 @pytest.mark.parametrize("setting, loaded", [("", False), ("tap-lsq", True), ("lsq", True), ("other", False)])

@@ -60,7 +60,8 @@ class GenericAdapter(Adapter):
       that, when given, make it add between blocks: calls with them sum block residuals.
     * ``norm``, ``norm_keyword``, ``conditioning``: the probe calls the first block's
       ``norm`` module as ``norm(image_tokens, <norm_keyword>=<conditioning argument>)`` (positional
-      when ``norm_keyword`` is None) and keeps the output, or its first element if it is a tuple.
+      when ``norm_keyword`` is None; ``norm(image_tokens)`` when ``conditioning`` is None) and keeps
+      the output, or its first element if it is a tuple.
 
     Override :meth:`modulated_input` when a block has no such norm module.
     """
@@ -74,7 +75,7 @@ class GenericAdapter(Adapter):
     exact_only: ClassVar[tuple[str, ...]] = ()
     norm: ClassVar[str] = "norm1"
     norm_keyword: ClassVar[str | None] = "emb"
-    conditioning: ClassVar[str] = "temb"
+    conditioning: ClassVar[str | None] = "temb"
 
     def __init__(self) -> None:
         self.list_of: dict[int, str] = {}  # id(block) -> its list path
@@ -103,7 +104,7 @@ class GenericAdapter(Adapter):
         arguments = self.arguments_of(block)
         named = [self.image_tokens, *(self.outputs_of(block) or ())]
         if block is self.first_block:
-            named += [*self.streams, self.conditioning]
+            named += [*self.streams, *([self.conditioning] if self.conditioning else [])]
         unknown = [name for name in dict.fromkeys(named) if name not in arguments]
         if unknown:
             raise ConfigError(
@@ -144,8 +145,7 @@ class GenericAdapter(Adapter):
         last = self.last_block
         image = self.output_named(output, self.image_tokens, last)
         if self.image_position is not None:
-            tokens = self.sizes[0][0]
-            return image[:, -tokens:] if self.image_position == "end" else image[:, :tokens]
+            return self.image_part(image)
         if not self.streams:
             return image
         return self.join([image, *(self.output_named(output, name, last) for name in self.streams)], record=False)
@@ -174,16 +174,26 @@ class GenericAdapter(Adapter):
         return tuple(self.block_argument(args, kwargs, name, block) for name in outputs)
 
     def block_image(self, block, args, kwargs):
-        return self.block_argument(args, kwargs, self.image_tokens, block)
+        return self.image_part(self.block_argument(args, kwargs, self.image_tokens, block))
 
     def block_output_image(self, block, output):
-        return self.output_named(output, self.image_tokens, block)
+        return self.image_part(self.output_named(output, self.image_tokens, block))
+
+    def image_part(self, tokens: torch.Tensor) -> torch.Tensor:
+        """The image tokens of a block's image argument or output, cut out of a joined sequence (``image_position``)."""
+        count = self.sizes[0][0]
+        if self.image_position is None or tokens.shape[1] == count:
+            return tokens
+        return tokens[:, -count:] if self.image_position == "end" else tokens[:, :count]
 
     def modulated_input(self, block, args, kwargs):
         norm = getattr(block, self.norm)
         x = self.block_argument(args, kwargs, self.image_tokens, block)
-        condition = self.block_argument(args, kwargs, self.conditioning, block)
-        output = norm(x, condition) if self.norm_keyword is None else norm(x, **{self.norm_keyword: condition})
+        if self.conditioning is None:
+            output = norm(x)
+        else:
+            condition = self.block_argument(args, kwargs, self.conditioning, block)
+            output = norm(x, condition) if self.norm_keyword is None else norm(x, **{self.norm_keyword: condition})
         return output[0] if isinstance(output, tuple) else output
 
     # -- joining streams ---------------------------------------------------------------------------
@@ -212,7 +222,7 @@ def _check(cls: type[GenericAdapter]) -> None:
         problems.append(f"block_lists must be a non-empty tuple of attribute names, got {cls.block_lists!r}")
     outputs = cls.block_outputs.values() if isinstance(cls.block_outputs, dict) else [cls.block_outputs]
     if cls.block_arguments is not None:
-        named = [cls.image_tokens, cls.conditioning, *cls.streams, *(n for o in outputs for n in (o or ()))]
+        named = [cls.image_tokens, *([cls.conditioning] if cls.conditioning else []), *cls.streams, *(n for o in outputs for n in (o or ()))]
         unknown = [name for name in named if name not in cls.block_arguments]
         if unknown:
             problems.append(f"{unknown} are not in block_arguments {cls.block_arguments}")
@@ -223,8 +233,8 @@ def _check(cls: type[GenericAdapter]) -> None:
         problems.append(f"image_position must be None, 'end' or 'start', got {cls.image_position!r}")
     if cls.image_position is not None and cls.streams:
         problems.append("image_position and streams cannot be combined")
-    if (cls.residual_per_block or cls.adds_between_blocks) and (cls.image_position is not None or cls.streams):
-        problems.append("residual_per_block needs the image tokens alone, in the same layout in every block")
+    if (cls.residual_per_block or cls.adds_between_blocks) and cls.streams:
+        problems.append("summing block residuals (residual_per_block, adds_between_blocks) covers the image tokens alone, not streams")
     if problems:
         raise ConfigError(f"adapter {cls.name!r}: " + "; ".join(problems))
 
@@ -241,7 +251,7 @@ def make_adapter(
     image_position: str | None = None,
     norm: str = GenericAdapter.norm,
     norm_keyword: str | None = GenericAdapter.norm_keyword,
-    conditioning: str = GenericAdapter.conditioning,
+    conditioning: str | None = GenericAdapter.conditioning,
     timestep_argument: tuple[str, int] = Adapter.timestep_argument,
     hidden_states_argument: tuple[str, int] = Adapter.hidden_states_argument,
 ) -> type[GenericAdapter]:

@@ -3,11 +3,13 @@
 Each family module (``flux_family``, ``wan_family``, ...) defines ``CASES``: one :class:`ZooCase`
 per class, a model a few blocks deep with random weights and the inputs of a sampling loop, shaped
 like the class's tests in diffusers. :func:`sample` drives a case for a few flow-matching steps the
-way a hand-written loop does, inside ``cache_context("cond", step_index=i, num_inference_steps=n)``.
+way a hand-written loop does, inside ``cache_context("cond", step_index=i, num_inference_steps=n)``
+where the class has diffusers' ``CacheMixin`` (without it, tap counts the calls itself).
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 from typing import Any, Callable
 
@@ -77,7 +79,8 @@ def sample(case: ZooCase, model: torch.nn.Module, seed: int = 0, steps: int | No
     scheduler = FlowMatchEulerDiscreteScheduler()
     scheduler.set_timesteps(steps)
     for index, t in enumerate(scheduler.timesteps):
-        with model.cache_context("cond", step_index=index, num_inference_steps=steps):
+        context = getattr(model, "cache_context", None)  # classes without diffusers' CacheMixin have none
+        with context("cond", step_index=index, num_inference_steps=steps) if context else contextlib.nullcontext():
             output = model(**case.call(inputs, latents, t), return_dict=False)
         latents = scheduler.step(case.velocity(output, latents), t, latents, return_dict=False)[0]
     return latents
