@@ -31,6 +31,7 @@ from tap.schedule import Schedule, StepView
 from tap.state import ContextStates, Counters, GenerationState
 
 ACTIVE_SET_CACHE_LIMIT = 4096
+ONE_STEP_GENERATIONS = 3  # one-call generations in a row before tap says that it never predicts
 
 
 @attrs.frozen
@@ -131,6 +132,7 @@ class Runtime:
         self._warned_disagreement = False  # whether ranks deciding differently was reported
         self.guards = RuntimeGuards(config, self.family)
         self.shards = NO_SHARDS  # this rank's share of the tokens under context parallelism
+        self._one_step_generations = 0  # generations in a row that ended after one call
         self.sums_blocks = adapter.residual_per_block or bool(adapter.adds_between_blocks)
 
     # -- per call of the transformer -------------------------------------------------------------
@@ -155,6 +157,7 @@ class Runtime:
             state.release()
         new_generation = state.step < 0
         if new_generation:
+            self._note_generation_length(state.counters.steps)
             state.counters = Counters()  # a finished generation's counters give way to the new one
         state.step = state.step + 1 if index is None else index
         state.marker, state.shape, state.timestep = marker, shape, timestep
@@ -205,20 +208,21 @@ class Runtime:
             state.counters.full_steps += 1
             state.counters.blocks_run += len(self.blocks)
             return call()
-        if not state.cached_steps:
-            return self._full(state, call, None)
-        device_set = self._device_active_set(state, call)
+        x = self.adapter.stack_input(call.args, call.kwargs)
+        if not state.cached_steps or state.r.shape[1:] != x.shape:
+            return self._full(state, call, None, x)  # nothing to forecast from: no history, or the tokens changed
+        device_set = self._device_active_set(state, x.device)
         if not device_set.active.indices:
-            return self._full(state, call, None)
+            return self._full(state, call, None, x)
         evaluation = StepEvaluation(self, state, call, device_set)
         view = StepView(state.step, self.clock.num_steps(self.states.current), state.cached_steps[-1], len(state.cached_steps), evaluation if self.schedule.uses_probe else None)
         with self.guards.schedule:
             full = self.schedule.is_full(view)
         if self.schedule.uses_probe and self.shards.active:
-            full = self._agreed(full, call)
+            full = self._agreed(full, x.device)
         if full:
-            return self._full(state, call, evaluation)
-        return self._predicted(state, call, evaluation)
+            return self._full(state, call, evaluation, x)
+        return self._predicted(state, call, evaluation, x)
 
     def passthrough(self, block: torch.nn.Module, args: tuple, kwargs: dict) -> Any | None:
         """A later block on a predicted step returns its inputs unchanged; None means run it."""
@@ -264,8 +268,7 @@ class Runtime:
         return (self.selects and self.selector.needs_losses) or self.schedule.uses_probe
 
     # -- the two kinds of step ---------------------------------------------------------------------
-    def _full(self, state: GenerationState, call: BlockCall, evaluation: StepEvaluation | None) -> Any:
-        x = self.adapter.stack_input(call.args, call.kwargs)
+    def _full(self, state: GenerationState, call: BlockCall, evaluation: StepEvaluation | None, x: torch.Tensor) -> Any:
         result = evaluation.probed if evaluation is not None else None
         if result is None and self.needs_probe:
             with self.guards.probe:
@@ -281,12 +284,11 @@ class Runtime:
             self.exit(output)
         return output
 
-    def _predicted(self, state: GenerationState, call: BlockCall, evaluation: StepEvaluation) -> Any:
-        x = self.adapter.stack_input(call.args, call.kwargs)
+    def _predicted(self, state: GenerationState, call: BlockCall, evaluation: StepEvaluation, x: torch.Tensor) -> Any:
         r_hat = self._assemble(state, evaluation.device_set, evaluation.choice, state.r)
         if self.config.check_finite and not bool(torch.isfinite(r_hat).all()):  # the one host sync tap makes per step
             self._report_non_finite(state, evaluation, r_hat)
-            return self._full(state, call, evaluation)
+            return self._full(state, call, evaluation, x)
         probe_blocks = int(evaluation.probed is not None and self.probe.runs_first_block)
         self._count(state, evaluation.device_set, evaluation.choice, probe_blocks)
         state.skipping = True
@@ -294,8 +296,7 @@ class Runtime:
         return self.adapter.skip_output(call.args, call.kwargs, hidden)
 
     # -- pieces ------------------------------------------------------------------------------------
-    def _device_active_set(self, state: GenerationState, call: BlockCall) -> DeviceActiveSet:
-        device = self.adapter.stack_input(call.args, call.kwargs).device
+    def _device_active_set(self, state: GenerationState, device: torch.device) -> DeviceActiveSet:
         key = (state.cached_steps, state.step, device)
         found = self._active_sets.get(key)
         if found is None:
@@ -342,9 +343,9 @@ class Runtime:
                 predicted = torch.where((choice == index)[..., None], predictor.predict(steps, cached, target), predicted)
         return predicted
 
-    def _agreed(self, full: bool, call: BlockCall) -> bool:
+    def _agreed(self, full: bool, device: torch.device) -> bool:
         """A probe-driven decision made the same on every rank: full if any rank wants it, and said once if they differed."""
-        full, disagreed = self.shards.agree(full, self.adapter.stack_input(call.args, call.kwargs).device)
+        full, disagreed = self.shards.agree(full, device)
         if disagreed and not self._warned_disagreement:
             self._warned_disagreement = True
             warnings.warn(
@@ -353,6 +354,17 @@ class Runtime:
                 RuntimeWarning, stacklevel=2,
             )
         return full
+
+    def _note_generation_length(self, steps: int) -> None:
+        """Say once when calls keep starting new generations: then nothing is ever predicted."""
+        self._one_step_generations = self._one_step_generations + 1 if steps == 1 else 0
+        if self._one_step_generations == ONE_STEP_GENERATIONS:
+            self._say_once(
+                f"the last {ONE_STEP_GENERATIONS} transformer calls each started a new generation, so no step was "
+                "predicted: with no step index, tap ends a generation when the timestep rises, and this sampler's time "
+                "may run upwards. Call the transformer inside cache_context(name, step_index=i, num_inference_steps=n), "
+                "or through its pipeline"
+            )
 
     def _say_once(self, message: str) -> None:
         if message not in self._warned:

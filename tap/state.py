@@ -57,7 +57,9 @@ class GenerationState(BaseState):
         self.per_block = False  # whether this call sums block residuals (see Adapter.block_image)
 
     def push(self, step: int, h: torch.Tensor | None, r: torch.Tensor, keep: int) -> None:
-        """Cache one full step, keeping the last ``keep``."""
+        """Cache one full step, keeping the last ``keep``; a residual of another shape starts the history over."""
+        if self.r is not None and self.r.shape[1:] != r.shape:
+            self.cached_steps, self.r, self.h, self.gram = (), None, None, None
         self.cached_steps = (*self.cached_steps, step)[-keep:]
         self.r = _append(self.r, r, keep)
         self.h = _append(self.h, h, keep) if h is not None else None

@@ -356,7 +356,7 @@ def test_unsupported_model_points_to_the_generic_adapter():
     with pytest.raises(tap.UnsupportedModelError) as error:
         tap.enable(torch.nn.Linear(2, 2))
     message = str(error.value)
-    for expected in ("Linear", "no ModuleList of attention blocks", "tap_plugins.adapters.generic.make_adapter", "docs/adapters.md"):
+    for expected in ("Linear", "tap list-plugins", "no ModuleList of attention blocks", "tap_plugins.adapters.generic.make_adapter", "docs/adapters.md"):
         assert expected in message
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import warnings
 
 import diffusers
 import pytest
@@ -46,9 +47,15 @@ def test_discovery_finds_what_the_adapter_names_or_says_why_not(name, caplog):
     if blocks != [id(block) for block in written.blocks(model)]:
         pytest.fail(f"discovery found other blocks than adapter {written.name!r}: {found.block_lists}")
     try:
-        discovered = sampled_with(found, case, model)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            discovered = sampled_with(found, case, model)
     except tap.UnsupportedModelError as error:  # the first full step showed the blocks join or reshape streams
         assert "needs an adapter" in str(error)
+        return
+    if any("started a new generation" in str(warning.message) for warning in caught):
+        # Time runs upwards and the loop gives no step index: nothing was predicted, and tap said why.
+        torch.testing.assert_close(discovered, zoo.sample(case, model), rtol=0, atol=0)
         return
     with tap.accelerate(model, interval=3):
         expected = zoo.sample(case, model)
