@@ -10,6 +10,9 @@ and per-token selection, and with a probe-driven schedule that calls the transfo
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import diffusers
 import pytest
 import torch
@@ -50,6 +53,14 @@ def relative(a: torch.Tensor, b: torch.Tensor) -> float:
 
 def test_the_zoo_has_a_case_for_every_class():
     assert sorted(CASES) == DIT_CLASSES
+
+
+def test_the_adapter_page_has_a_row_per_class_naming_its_adapter():
+    page = (Path(__file__).parent.parent / "docs" / "adapters.md").read_text()
+    rows = dict(re.findall(r"^\| `(\w+Model)` \| `([\w.-]+)` \|", page, flags=re.MULTILINE))
+    covering = {cls: name for name, entry in tap.plugins.registry().entries("adapter").items() for cls in entry.cls.transformer_classes}
+    assert sorted(rows) == DIT_CLASSES
+    assert {cls: covering.get(cls) for cls in DIT_CLASSES} == rows
 
 
 @pytest.mark.parametrize("name", DIT_CLASSES)
