@@ -1,0 +1,3 @@
+"""Pipeline cases: see pipeline_zoo/__init__.py."""
+
+CASES = []

@@ -1,0 +1,60 @@
+"""The pipelines of the DiT families under tap: text-to-image and video, and the variants people use
+for more (image-to-image, inpainting, editing with reference-image tokens, ControlNet,
+image-to-video, VACE), each a tiny pipeline built locally (``tests/pipeline_zoo``).
+
+Per pipeline, called as a user calls it (most set no cache context): with every step computed the
+output equals the pipeline without tap; at interval 3 steps are predicted, every denoiser call
+is counted as a step (also when ``strength < 1`` starts the run part-way), and the output stays
+finite and close. Text-to-image and video pipelines also run through ``tap generate`` from a folder.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+import pipeline_zoo
+import tap
+from tap.cli import main
+from tiny_pipelines import save_pipeline
+
+CASES = pipeline_zoo.cases()
+FAR = 0.5  # relative distance from the plain pipeline at interval 3 that no correctly wired tiny pipeline reaches
+
+
+def relative(a: torch.Tensor, b: torch.Tensor) -> float:
+    return float((a - b).norm() / b.norm().clamp_min(1e-12))
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_pipeline_under_tap(name):
+    case = CASES[name]
+    pipe = pipeline_zoo.build(case)
+    plain = pipeline_zoo.generate(case, pipe)
+    assert torch.isfinite(plain).all()
+
+    with tap.accelerate(pipe, interval=1) as handle:
+        exact = pipeline_zoo.generate(case, pipe)
+        stats = handle.stats()
+    assert (stats.steps, stats.predicted_steps) == (case.calls, 0)
+    torch.testing.assert_close(exact, plain, rtol=1e-5, atol=1e-5)
+
+    with tap.accelerate(pipe, interval=3) as handle:
+        fast = pipeline_zoo.generate(case, pipe)
+        stats = handle.stats()
+    assert stats.steps == case.calls and stats.predicted_steps > 0
+    assert torch.isfinite(fast).all()
+    assert relative(fast, plain) < FAR
+
+
+@pytest.mark.parametrize("name", sorted(name for name, case in CASES.items() if case.saveable))
+def test_tap_generate_runs_the_pipeline_from_a_folder(name, tmp_path, capsys):
+    case = CASES[name]
+    folder = save_pipeline(pipeline_zoo.build(case), tmp_path / "pipeline")
+    out = tmp_path / ("out.gif" if "--frames" in case.generate_args else "out.png")
+    assert main(["generate", "--model", str(folder), "--steps", "4", "--interval", "2", *case.generate_args,
+                 "--out", str(out), "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["predicted_steps"] > 0 and out.exists()
