@@ -1,6 +1,6 @@
 """Discovery: an adapter for a transformer class no adapter names, found by inspecting the model.
 
-tap looks for the shape most diffusers DiTs share (see :mod:`tap_plugins.adapters.generic`):
+tap looks for the shape most diffusers DiTs share (see :mod:`tap.generic_adapter`):
 ModuleLists of blocks that each hold an attention module, called in turn by the transformer's
 ``forward``; each block takes the image tokens under a known name and returns them alone or in a
 tuple of its own arguments. What it finds is logged in one line. What it cannot resolve is named
@@ -20,6 +20,7 @@ import torch
 
 from tap.adapter import DOCS_PAGE
 from tap.errors import UnsupportedModelError
+from tap.generic_adapter import GenericAdapter, forward_parameters
 
 logger = logging.getLogger("tap")
 
@@ -32,9 +33,7 @@ CONDITIONING_NAMES = ("temb", "emb", "adaln_input", "timestep", "time_embed")
 
 
 def discover(transformer: torch.nn.Module):
-    """A :class:`~tap_plugins.adapters.generic.GenericAdapter` subclass for ``transformer``, or an error naming what is missing."""
-    from tap_plugins.adapters.generic import GenericAdapter, forward_parameters
-
+    """A :class:`~tap.generic_adapter.GenericAdapter` subclass for ``transformer``, or an error naming what is missing."""
     name = type(transformer).__name__
     source = _forward_source(type(transformer))
     lists = _block_lists(transformer, source)
@@ -155,8 +154,6 @@ def _block_lists(transformer: torch.nn.Module, source: str) -> list[str]:
     """The main stack: ModuleLists of attention blocks (not of attention modules) that take image tokens, in the
     order forward uses them, without the lists that feed it (refiners, text or audio encoders, VACE and face
     branches: see ``SIDE_LISTS``), and only those whose blocks call the image tokens what the last list does."""
-    from tap_plugins.adapters.generic import forward_parameters
-
     found = {}
     for path, module in transformer.named_children():
         if not isinstance(module, torch.nn.ModuleList) or len(module) == 0 or any(word in path for word in SIDE_LISTS):
@@ -177,8 +174,6 @@ def _block_lists(transformer: torch.nn.Module, source: str) -> list[str]:
 
 
 def _image_name(block: torch.nn.Module) -> str:
-    from tap_plugins.adapters.generic import forward_parameters
-
     parameters = forward_parameters(type(block))
     return next(name for name in IMAGE_NAMES if name in parameters)
 
