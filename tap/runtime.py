@@ -361,9 +361,9 @@ class Runtime:
         if self._one_step_generations == ONE_STEP_GENERATIONS:
             self._say_once(
                 f"the last {ONE_STEP_GENERATIONS} transformer calls each started a new generation, so no step was "
-                "predicted: with no step index, tap ends a generation when the timestep rises, and this sampler's time "
-                "may run upwards. Call the transformer inside cache_context(name, step_index=i, num_inference_steps=n), "
-                "or through its pipeline"
+                "predicted: the step index did not move forward (a scheduler that is never stepped?) or, with no step "
+                "index, the timestep rose (a sampler whose time runs upwards?). Call the transformer through its "
+                "pipeline, or inside cache_context(name, step_index=i, num_inference_steps=n) with i counting up"
             )
 
     def _say_once(self, message: str) -> None:
