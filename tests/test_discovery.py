@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import warnings
 
-import diffusers
 import pytest
 import torch
 
@@ -14,10 +13,7 @@ import zoo
 from tap.api import resolve_adapter
 from tap.discovery import discover
 
-NOT_DITS = {"Transformer2DModel", "DreamLiteTransformer2DModel"}
-DIT_CLASSES = sorted(
-    name for name in dir(diffusers) if name.endswith(("Transformer2DModel", "Transformer3DModel")) and name not in NOT_DITS
-)
+DIT_CLASSES = zoo.dit_classes()
 CASES = zoo.cases()
 
 

@@ -16,19 +16,16 @@ import re
 from pathlib import Path
 
 import attrs
-import diffusers
 import pytest
 import torch
 
 import tap
 import zoo
 
-NOT_DITS = {"Transformer2DModel", "DreamLiteTransformer2DModel"}  # U-Net-era components, refused by design
-DIT_CLASSES = sorted(
-    name for name in dir(diffusers) if name.endswith(("Transformer2DModel", "Transformer3DModel")) and name not in NOT_DITS
-)
+from zoo import FAR, relative
+
+DIT_CLASSES = zoo.dit_classes()
 CASES = zoo.cases()
-FAR = 0.5  # relative distance from plain diffusers at interval 3 that no correctly wired tiny model reaches
 TRUE_RESIDUALS: dict[int, torch.Tensor] = {}  # step -> the stack's residual of a full-compute run, for Oracle
 
 
@@ -72,10 +69,6 @@ class RealBlockCalls:
     def remove(self):
         for handle in self.handles:
             handle.remove()
-
-
-def relative(a: torch.Tensor, b: torch.Tensor) -> float:
-    return float((a - b).norm() / b.norm().clamp_min(1e-12))
 
 
 def test_the_zoo_has_a_case_for_every_class():

@@ -20,12 +20,9 @@ import tap
 from tap.cli import main
 from tiny_pipelines import save_pipeline
 
+from zoo import FAR, relative
+
 CASES = pipeline_zoo.cases()
-FAR = 0.5  # relative distance from the plain pipeline at interval 3 that no correctly wired tiny pipeline reaches
-
-
-def relative(a: torch.Tensor, b: torch.Tensor) -> float:
-    return float((a - b).norm() / b.norm().clamp_min(1e-12))
 
 
 @pytest.mark.parametrize("name", sorted(CASES))

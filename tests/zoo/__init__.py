@@ -18,6 +18,23 @@ import torch
 from diffusers import FlowMatchEulerDiscreteScheduler
 
 FAMILIES = ("flux_family", "wan_family", "joint_sequence", "dual_stream", "basic_family", "multi_stream")
+NOT_DITS = {"Transformer2DModel", "DreamLiteTransformer2DModel"}  # U-Net-era components, refused by design
+FAR = 0.5  # relative distance from the plain model at interval 3 that no correctly wired tiny model reaches
+
+
+def dit_classes() -> list[str]:
+    """The diffusion transformer classes of the installed diffusers, by name."""
+    import diffusers
+
+    return sorted(
+        name for name in dir(diffusers)
+        if name.endswith(("Transformer2DModel", "Transformer3DModel")) and name not in NOT_DITS
+    )
+
+
+def relative(a: torch.Tensor, b: torch.Tensor) -> float:
+    """||a - b|| / ||b||."""
+    return float((a - b).norm() / b.norm().clamp_min(1e-12))
 
 
 def first_tensor(output: Any) -> torch.Tensor:
