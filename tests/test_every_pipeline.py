@@ -19,7 +19,6 @@ import pipeline_zoo
 import tap
 from tap.cli import main
 from tiny_pipelines import save_pipeline
-
 from zoo import FAR, relative
 
 CASES = pipeline_zoo.cases()
