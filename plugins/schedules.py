@@ -7,8 +7,8 @@ from tap import ConfigError, Schedule, hookimpl
 
 @attrs.frozen
 class FixedInterval(Schedule):
-    """Full steps: 0..warmup-1, then every ``interval``-th step after the last warm-up step,
-    then the last ``final_full`` steps when the step count is known."""
+    """Full steps: the generation's first ``warmup`` steps, then every ``interval``-th step after
+    the last warm-up step, then the last ``final_full`` steps when the step count is known."""
 
     name = "fixed"
     interval: int = attrs.field(default=6, validator=attrs.validators.ge(1))
@@ -20,11 +20,12 @@ class FixedInterval(Schedule):
         return cls(interval=config.interval, warmup=config.warmup, final_full=config.final_full, **config.schedule_options)
 
     def is_full(self, view):
-        if view.step < self.warmup:
+        run = view.step - view.first_step  # steps since this generation began (a partial run starts late)
+        if run < self.warmup:
             return True
         if view.num_steps is not None and view.step >= view.num_steps - self.final_full:
             return True
-        return (view.step - (self.warmup - 1)) % self.interval == 0
+        return (run - (self.warmup - 1)) % self.interval == 0
 
 
 @attrs.frozen
@@ -53,7 +54,7 @@ class ProbeRefresh(Schedule):
         return cls(warmup=config.warmup, final_full=config.final_full, **config.schedule_options)
 
     def is_full(self, view):
-        if view.step < self.warmup:
+        if view.step - view.first_step < self.warmup:
             return True
         if view.num_steps is not None and view.step >= view.num_steps - self.final_full:
             return True

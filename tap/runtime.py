@@ -133,6 +133,7 @@ class Runtime:
         self.guards = RuntimeGuards(config, self.family)
         self.shards = NO_SHARDS  # this rank's share of the tokens under context parallelism
         self._one_step_generations = 0  # generations in a row that ended after one call
+        self._last_call: tuple | None = None  # (step index or timestep, run marker) of the last call without a context
         self.sums_blocks = adapter.residual_per_block or bool(adapter.adds_between_blocks)
 
     # -- per call of the transformer -------------------------------------------------------------
@@ -140,16 +141,20 @@ class Runtime:
         """Count a transformer call; True when it starts a new generation.
 
         A generation ends when the sampler starts a new run, its step index does not move forward,
-        the latent shape changes, or (when no step index is known) the timestep jumps back up.
+        the latent shape changes, or (when no step index is known) the timestep jumps back up. With
+        no cache context, calls at the same step (classifier-free guidance as two calls) are told
+        apart by their order within the step, and each keeps its own state.
         """
-        state = self.states.get_state()
         context = self.states.current
         marker, index = self.clock.run_marker(), self.clock.step_index(context)
-        latents = argument(args, kwargs, *self.adapter.hidden_states_argument)
-        shape = tuple(latents.shape) if isinstance(latents, torch.Tensor) else ()
         timestep = None
         if index is None:
             timestep = self.adapter.generation_key(args, kwargs)[0]  # reading it may sync a GPU
+        self.states.slot = self._slot(context, index if index is not None else timestep, marker)
+        state = self.states.get_state()
+        latents = argument(args, kwargs, *self.adapter.hidden_states_argument)
+        shape = tuple(latents.shape) if isinstance(latents, torch.Tensor) else ()
+        if index is None:
             moved_back = state.timestep is not None and timestep is not None and timestep > state.timestep
         else:
             moved_back = index <= state.step
@@ -157,6 +162,7 @@ class Runtime:
             state.release()
         new_generation = state.step < 0
         if new_generation:
+            state.first_step = 0 if index is None else index
             self._note_generation_length(state.counters.steps)
             state.counters = Counters()  # a finished generation's counters give way to the new one
         state.step = state.step + 1 if index is None else index
@@ -167,6 +173,15 @@ class Runtime:
         state.per_block = self.sums_blocks and self.adapter.sums_block_residuals(args, kwargs)
         state.counters.steps += 1
         return new_generation
+
+    def _slot(self, context: Any, position: Any, marker: Any) -> int:
+        """Which call of its step this is (0, 1, ...) when no cache context names it; 0 otherwise."""
+        if context is not None or position is None:
+            self._last_call = None
+            return 0
+        same_step = self._last_call is not None and self._last_call[0] == position and self._last_call[1] is marker
+        self._last_call = (position, marker)
+        return self.states.slot + 1 if same_step else 0
 
     def sample_groups(self, args: tuple, kwargs: dict) -> list[torch.Tensor] | None:
         """The batch's sample groups when a probe-driven schedule decides per sample and there are several."""
@@ -215,7 +230,10 @@ class Runtime:
         if not device_set.active.indices:
             return self._full(state, call, None, x)
         evaluation = StepEvaluation(self, state, call, device_set)
-        view = StepView(state.step, self.clock.num_steps(self.states.current), state.cached_steps[-1], len(state.cached_steps), evaluation if self.schedule.uses_probe else None)
+        view = StepView(
+            state.step, self.clock.num_steps(self.states.current), state.cached_steps[-1], len(state.cached_steps),
+            evaluation if self.schedule.uses_probe else None, state.first_step,
+        )
         with self.guards.schedule:
             full = self.schedule.is_full(view)
         if self.schedule.uses_probe and self.shards.active:

@@ -20,10 +20,13 @@ class ProbeSignals(Protocol):
 class StepView:
     """What a schedule may look at when deciding a step.
 
-    ``step``: index of this call in the generation (0-based); ``num_steps``: the sampler's step
-    count when tap can read it from the pipeline's scheduler, else None; ``last_full``: index of
-    the last full step (None before the first); ``cached``: how many full steps are cached;
-    ``probe``: set for schedules with ``uses_probe`` (see :meth:`measured_error`, :meth:`measured_change`).
+    ``step``: the sampler's index of this step (0-based; the call count when no index is known);
+    ``num_steps``: the sampler's step count when tap can read it from the pipeline's scheduler,
+    else None; ``last_full``: index of the last full step (None before the first); ``cached``: how
+    many full steps are cached; ``probe``: set for schedules with ``uses_probe`` (see
+    :meth:`measured_error`, :meth:`measured_change`); ``first_step``: the index of the
+    generation's first step, above 0 when ``strength < 1`` starts the run part-way (so
+    ``step - first_step`` counts the steps this generation has run).
     """
 
     step: int
@@ -31,6 +34,7 @@ class StepView:
     last_full: int | None
     cached: int
     probe: ProbeSignals | None = None
+    first_step: int = 0
 
     def _signals(self) -> ProbeSignals:
         if self.probe is None:

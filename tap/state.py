@@ -43,6 +43,7 @@ class GenerationState(BaseState):
         so the statistics of the generation that just finished stay readable.
         """
         self.step = -1
+        self.first_step = 0  # the sampler's index of the generation's first call (> 0 when strength < 1)
         self.timestep: float | None = None  # read only when no step index is known
         self.marker = None  # the sampler run this generation belongs to (see tap.clock)
         self.shape: tuple = ()
@@ -85,6 +86,7 @@ class ContextStates(StateManager):
     def __init__(self) -> None:
         super().__init__(GenerationState)
         self._sample: int | None = None
+        self.slot = 0  # which call of its step this is, when no cache context names the calls (see Runtime)
 
     @contextlib.contextmanager
     def sample(self, index: int):
@@ -97,6 +99,8 @@ class ContextStates(StateManager):
 
     def get_state(self) -> GenerationState:
         name = getattr(self._context, "name", None) or DEFAULT_CONTEXT
+        if self.slot:
+            name = f"{name}/call {self.slot + 1}"
         if self._sample is not None:
             name = f"{name}/sample {self._sample}"
         if name not in self._state_cache:

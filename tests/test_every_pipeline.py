@@ -54,3 +54,23 @@ def test_tap_generate_runs_the_pipeline_from_a_folder(name, tmp_path, capsys):
                  "--out", str(out), "--json"]) == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["predicted_steps"] > 0 and out.exists()
+
+
+def test_warmup_counts_from_the_first_step_of_a_partial_run():
+    case = CASES["FluxImg2ImgPipeline"]  # strength 0.5 of 10 steps: the scheduler's steps 5 to 9
+    pipe = pipeline_zoo.build(case)
+    with tap.accelerate(pipe, warmup=3, interval=3) as handle:
+        pipeline_zoo.generate(case, pipe)
+        stats = handle.stats()
+    assert (stats.steps, stats.full_steps, stats.predicted_steps) == (5, 3, 2)
+
+
+def test_guidance_as_two_calls_without_a_cache_context_keeps_a_state_per_call():
+    case = CASES["ChromaPipeline"]  # the conditional and the unconditional call of each step, no cache_context
+    pipe = pipeline_zoo.build(case)
+    with tap.accelerate(pipe, interval=3) as handle:
+        pipeline_zoo.generate(case, pipe)
+        stats = handle.stats()
+        states = handle.denoisers["transformer"].runtime.states.states()
+    assert stats.contexts == ("default", "default/call 2") and stats.steps == case.calls
+    assert [(state.counters.steps, state.counters.predicted_steps > 0) for state in states.values()] == [(case.calls // 2, True)] * 2

@@ -1,11 +1,13 @@
 """Pipeline cases: see pipeline_zoo/__init__.py.
 
-FLUX.1 (text-to-image, image-to-image, inpainting, Kontext, ControlNet, Fill), FLUX.2, Chroma,
-Stable Diffusion 3 (text-to-image, image-to-image, ControlNet), AuraFlow and HiDream-I1, each a tiny
-pipeline: the transformers use the configs of ``tests/zoo`` (input channels changed where a
-pipeline concatenates conditions), text encoders are one- or two-layer ``transformers`` models over
-the word-level tokenizer of ``tests/tiny_pipelines.py``, and the VAEs have one 4-channel block
-(no downsampling), so that the images are 16x16 pixels.
+FLUX.1 (text-to-image with and without true CFG, image-to-image, inpainting, Kontext, ControlNet,
+Fill), FLUX.2 [dev] and [klein] (text-to-image and with reference images), Chroma (text-to-image,
+image-to-image, inpainting), Stable Diffusion 3 (text-to-image, image-to-image, inpainting,
+ControlNet), AuraFlow and HiDream-I1, each a tiny pipeline: the transformers use the configs of
+``tests/zoo`` (input channels changed where a pipeline concatenates conditions), text encoders are
+one- to three-layer ``transformers`` models over the word-level tokenizer of
+``tests/tiny_pipelines.py``, and the VAEs have one 4-channel block (no downsampling), so that the
+images are 16x16 pixels (FLUX.2's reference images 64x64, the least it takes).
 """
 
 from __future__ import annotations
@@ -236,7 +238,6 @@ FLUX_FILL = PipelineCase(
         "out_channels 4), so the image tokens carry the condition and tap predicts them as usual",
 )
 
-CASES = [FLUX, FLUX_TRUE_CFG, FLUX_IMG2IMG, FLUX_INPAINT, FLUX_KONTEXT, FLUX_CONTROLNET, FLUX_FILL]
 
 
 # -- FLUX.2 [klein] ----------------------------------------------------------------------------------
@@ -366,7 +367,6 @@ FLUX2_EDIT = PipelineCase(
         "tokens; tap predicts all of them, the pipeline keeps the noisy latents' part",
 )
 
-CASES += [FLUX2_KLEIN, FLUX2_KLEIN_EDIT, FLUX2, FLUX2_EDIT]
 
 
 # -- Chroma ------------------------------------------------------------------------------------------
@@ -404,6 +404,14 @@ CHROMA = PipelineCase(
     generate_args=IMAGE_ARGS,
 )
 
+CHROMA_NO_CFG = PipelineCase(
+    name="ChromaPipeline-no-cfg",
+    build=_chroma,
+    call=lambda: _text_to_image(max_sequence_length=TEXT, guidance_scale=1.0),
+    calls=STEPS,
+    how="guidance 1: one call per step and no cache context, the counterpart of ChromaPipeline's CFG",
+)
+
 
 def _chroma_img2img():
     from diffusers import ChromaImg2ImgPipeline
@@ -426,7 +434,11 @@ CHROMA_IMG2IMG = PipelineCase(
 def _chroma_inpaint():
     from diffusers import ChromaInpaintPipeline
 
-    return ChromaInpaintPipeline(**_chroma_parts())
+    parts = _chroma_parts()
+    # diffusers 0.42.1's ChromaInpaintPipeline reads transformer.config.guidance_embeds, which
+    # ChromaTransformer2DModel's config does not have (AttributeError); Chroma embeds no guidance
+    parts["transformer"].register_to_config(guidance_embeds=False)
+    return ChromaInpaintPipeline(**parts)
 
 
 CHROMA_INPAINT = PipelineCase(
@@ -440,4 +452,199 @@ CHROMA_INPAINT = PipelineCase(
     how="inpainting at strength 0.6 with CFG and no cache context: 6 of 10 timesteps, two calls each",
 )
 
-CASES += [CHROMA, CHROMA_IMG2IMG, CHROMA_INPAINT]
+
+
+# -- Stable Diffusion 3 ------------------------------------------------------------------------------
+
+
+def _sd3_transformer(**changes):
+    """The zoo's SD3 config (tests/zoo/dual_stream.py): SD3.5-style dual attention in block 0; 16x16 latents
+    are 8x8 patches, the position embedding's full size."""
+    from diffusers import SD3Transformer2DModel
+
+    config = dict(
+        sample_size=8, patch_size=2, in_channels=4, num_layers=2, attention_head_dim=8, num_attention_heads=2,
+        joint_attention_dim=16, caption_projection_dim=16, pooled_projection_dim=8, out_channels=4,
+        pos_embed_max_size=8, dual_attention_layers=(0,),
+    )
+    return SD3Transformer2DModel(**{**config, **changes}).eval()
+
+
+def _sd3_parts(latent_channels: int = 4) -> dict:
+    """Two 8-wide CLIP encoders (pooled projections 4 + 4 = 8), their prompt embeddings side by side (16)
+    and padded to the 16-wide T5's, as SD3 joins them."""
+    from diffusers import FlowMatchEulerDiscreteScheduler
+
+    return {
+        "scheduler": FlowMatchEulerDiscreteScheduler(shift=3.0), "vae": _vae(latent_channels=latent_channels),
+        "text_encoder": _clip(width=8, projection=4), "tokenizer": _tokenizer(),
+        "text_encoder_2": _clip(width=8, projection=4), "tokenizer_2": _tokenizer(),
+        "text_encoder_3": _t5(width=16), "tokenizer_3": _tokenizer(),
+        "transformer": _sd3_transformer(in_channels=latent_channels, out_channels=latent_channels),
+    }
+
+
+def _sd3():
+    from diffusers import StableDiffusion3Pipeline
+
+    return StableDiffusion3Pipeline(**_sd3_parts(), image_encoder=None, feature_extractor=None)
+
+
+SD3 = PipelineCase(
+    name="StableDiffusion3Pipeline",
+    build=_sd3,
+    call=lambda: _text_to_image(max_sequence_length=TEXT, negative_prompt="a blue dog", guidance_scale=5.0),
+    calls=STEPS,
+    how="batched CFG (negative and positive prompt in one batch of 2, one call per step), no cache context; "
+        "also `tap generate` from a folder",
+    saveable=True,
+    generate_args=IMAGE_ARGS,
+)
+
+
+def _sd3_img2img():
+    from diffusers import StableDiffusion3Img2ImgPipeline
+
+    return StableDiffusion3Img2ImgPipeline(**_sd3_parts(), image_encoder=None, feature_extractor=None)
+
+
+SD3_IMG2IMG = PipelineCase(
+    name="StableDiffusion3Img2ImgPipeline",
+    build=_sd3_img2img,
+    call=lambda: _text_to_image(
+        max_sequence_length=TEXT, guidance_scale=5.0, image=_picture(1), strength=0.5, num_inference_steps=10,
+    ),
+    calls=5,  # int(10 * 0.5), CFG batched
+    how="strength 0.5: 5 of 10 timesteps, batched CFG",
+)
+
+
+def _sd3_inpaint():
+    from diffusers import StableDiffusion3InpaintPipeline
+
+    # the inpainting pipeline takes 16 latent channels (or 33: SD3 inpainting models with mask and masked image)
+    return StableDiffusion3InpaintPipeline(**_sd3_parts(latent_channels=16), image_encoder=None, feature_extractor=None)
+
+
+SD3_INPAINT = PipelineCase(
+    name="StableDiffusion3InpaintPipeline",
+    build=_sd3_inpaint,
+    call=lambda: _text_to_image(
+        max_sequence_length=TEXT, guidance_scale=5.0, image=_picture(1), mask_image=_mask(), strength=0.6,
+        num_inference_steps=10,
+    ),
+    calls=6,  # int(10 * 0.6), CFG batched
+    how="inpainting at strength 0.6 (6 of 10 timesteps), batched CFG, the known region blended back each step",
+)
+
+
+def _sd3_controlnet():
+    from diffusers import SD3ControlNetModel, StableDiffusion3ControlNetPipeline
+
+    controlnet = SD3ControlNetModel(
+        sample_size=8, patch_size=2, in_channels=4, num_layers=1, attention_head_dim=8, num_attention_heads=2,
+        joint_attention_dim=16, caption_projection_dim=16, pooled_projection_dim=8, out_channels=4,
+        pos_embed_max_size=8,
+    ).eval()
+    return StableDiffusion3ControlNetPipeline(**_sd3_parts(), controlnet=controlnet)
+
+
+SD3_CONTROLNET = PipelineCase(
+    name="StableDiffusion3ControlNetPipeline",
+    build=_sd3_controlnet,
+    call=lambda: _text_to_image(
+        max_sequence_length=TEXT, guidance_scale=5.0, control_image=_picture(2), controlnet_conditioning_scale=0.7,
+    ),
+    calls=STEPS,
+    how="ControlNet: its block samples are added after the transformer's blocks (one sample for two blocks); "
+        "the ControlNet runs every step unhooked and tap's sd3 adapter sums the per-block residuals so that "
+        "predicted steps add the control once",
+)
+
+
+
+# -- AuraFlow ----------------------------------------------------------------------------------------
+
+
+def _aura_flow():
+    from diffusers import AuraFlowPipeline, AuraFlowTransformer2DModel, FlowMatchEulerDiscreteScheduler
+    from transformers import UMT5Config, UMT5EncoderModel
+
+    text_encoder = UMT5EncoderModel(UMT5Config(
+        vocab_size=len(VOCABULARY), d_model=32, d_kv=8, d_ff=64, num_layers=1, num_heads=2,
+        relative_attention_num_buckets=8, pad_token_id=0, eos_token_id=1, decoder_start_token_id=0,
+    )).eval()
+    # the zoo's AuraFlow config (tests/zoo/flux_family.py): 16x16 latents are 8x8 patches
+    transformer = AuraFlowTransformer2DModel(
+        sample_size=8, patch_size=2, in_channels=4, num_mmdit_layers=1, num_single_dit_layers=2,
+        attention_head_dim=8, num_attention_heads=4, caption_projection_dim=32, joint_attention_dim=32,
+        out_channels=4, pos_embed_max_size=64,
+    ).eval()
+    return AuraFlowPipeline(
+        tokenizer=_tokenizer(), text_encoder=text_encoder, vae=_vae(latent_channels=4), transformer=transformer,
+        scheduler=FlowMatchEulerDiscreteScheduler(),
+    )
+
+
+AURA_FLOW = PipelineCase(
+    name="AuraFlowPipeline",
+    build=_aura_flow,
+    call=lambda: _text_to_image(max_sequence_length=TEXT, negative_prompt="a blue dog", guidance_scale=3.5),
+    calls=STEPS,
+    how="batched CFG, no cache context; MMDiT then single-stream blocks on [text; image], the image part "
+        "cut from the joined sequence",
+)
+
+
+
+# -- HiDream-I1 --------------------------------------------------------------------------------------
+
+
+def _hidream():
+    from diffusers import FlowMatchEulerDiscreteScheduler, HiDreamImagePipeline, HiDreamImageTransformer2DModel
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    # the four text encoders, tiny: two CLIPs (pooled projections 4 + 4 = text_emb_dim 8), an 8-wide T5
+    # (caption_channels[0]) and a 3-layer, 4-wide Llama whose hidden states are llama_layers (0, 1, 2)
+    llama = LlamaForCausalLM(LlamaConfig(
+        vocab_size=len(VOCABULARY), hidden_size=4, intermediate_size=8, num_hidden_layers=3, num_attention_heads=1,
+        num_key_value_heads=1, head_dim=4, max_position_embeddings=TEXT, pad_token_id=1, bos_token_id=0,
+        eos_token_id=1, attn_implementation="eager",  # the pipeline asks for attention weights
+    )).eval()
+    # the zoo's HiDream-I1 config (tests/zoo/flux_family.py): 16x16 latents are 8x8 patches
+    transformer = HiDreamImageTransformer2DModel(
+        patch_size=2, in_channels=4, out_channels=4, num_layers=1, num_single_layers=2, attention_head_dim=8,
+        num_attention_heads=4, caption_channels=[8, 4], text_emb_dim=8, num_routed_experts=2,
+        num_activated_experts=2, axes_dims_rope=(4, 2, 2), max_resolution=(32, 32), llama_layers=(0, 1, 2),
+        force_inference_output=True,
+    ).eval()
+    pipe = HiDreamImagePipeline(
+        scheduler=FlowMatchEulerDiscreteScheduler(shift=3.0), vae=_vae(latent_channels=4),
+        text_encoder=_clip(width=8, projection=4), tokenizer=_tokenizer(),
+        text_encoder_2=_clip(width=8, projection=4), tokenizer_2=_tokenizer(),
+        text_encoder_3=_t5(width=8), tokenizer_3=_tokenizer(),
+        text_encoder_4=llama, tokenizer_4=_tokenizer(), transformer=transformer,
+    )
+    # HiDream rescales every request to the area of default_sample_size latents squared (128: 1024 px at
+    # vae_scale_factor 8); 16 keeps 16x16 pixels here
+    pipe.default_sample_size = SIZE
+    return pipe
+
+
+HIDREAM = PipelineCase(
+    name="HiDreamImagePipeline",
+    build=_hidream,
+    call=lambda: _text_to_image(max_sequence_length=TEXT, negative_prompt="a blue dog", guidance_scale=5.0),
+    calls=STEPS,
+    how="four text encoders (two CLIPs, T5, Llama layers); batched CFG, no cache context; the Llama layers' "
+        "tokens are appended to and cut from the image tokens between blocks, passed through on predicted steps",
+)
+
+
+CASES = [
+    FLUX, FLUX_TRUE_CFG, FLUX_IMG2IMG, FLUX_INPAINT, FLUX_KONTEXT, FLUX_CONTROLNET, FLUX_FILL,
+    FLUX2_KLEIN, FLUX2_KLEIN_EDIT, FLUX2, FLUX2_EDIT,
+    CHROMA, CHROMA_NO_CFG, CHROMA_IMG2IMG, CHROMA_INPAINT,
+    SD3, SD3_IMG2IMG, SD3_INPAINT, SD3_CONTROLNET,
+    AURA_FLOW, HIDREAM,
+]

@@ -4,7 +4,8 @@ The Qwen pipelines wrap the prompt in a chat template and drop its first 34 (tex
 (edit) tokens, counted in Qwen's BPE. :func:`qwen_tokenizer` is a word-level tokenizer whose
 pre-tokenizer splits as that BPE does on those templates (newlines and ``'s`` are tokens, the chat
 markers are special tokens), so the dropped prefix is the system prompt exactly and the kept text is
-the user prompt plus the template's tail (8 tokens for a 3-word prompt).
+the user prompt plus the template's tail (8 tokens for a 3-word prompt; the edit pipelines keep
+the image's vision tokens too).
 """
 
 from __future__ import annotations
@@ -146,10 +147,81 @@ def wake(model: torch.nn.Module, std: float = 0.05) -> torch.nn.Module:
 def qwen_edit_vae():
     """A Qwen-Image VAE that downsamples 16x with no residual blocks in the encoder: the edit pipelines
     resize the reference image to about 1024x1024 pixels whatever size it has, which this VAE encodes in
-    about a second on the CPU (32x32 latents, 16x16 = 256 reference tokens after 2x2 packing)."""
+    about a second on the CPU (64x64 latents, 32x32 = 1024 reference tokens after 2x2 packing)."""
     from diffusers import AutoencoderKLQwenImage
 
     return AutoencoderKLQwenImage(
         base_dim=4, z_dim=4, dim_mult=[1, 1, 1, 1, 1], num_res_blocks=0,
         temperal_downsample=[False, False, False, True], latents_mean=[0.0] * 4, latents_std=[1.0] * 4,
     ).eval()
+
+
+# -- Z-Image and Lumina2 ------------------------------------------------------------------------------
+
+QWEN3_CHAT = (
+    "{% for message in messages %}<|im_start|>{{ message['role'] }}\n{{ message['content'] }}<|im_end|>\n{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+
+
+def z_image_components() -> dict:
+    """Z-Image's parts: the zoo's transformer (2 blocks, 1 refiner block each side, 16 latent channels,
+    2x2 patches), a 2-level 16-channel AutoencoderKL (2x downsampling), a 2-layer Qwen3 text encoder of
+    width 16 (the pipeline reads its second-to-last hidden states) and :func:`qwen_tokenizer` with a
+    Qwen3-like chat template (Z-Image applies the chat template to every prompt)."""
+    from diffusers import AutoencoderKL, FlowMatchEulerDiscreteScheduler
+    from transformers import Qwen3Config, Qwen3Model
+
+    from zoo.joint_sequence import _z_image_build
+
+    tokenizer = qwen_tokenizer()
+    tokenizer.chat_template = QWEN3_CHAT
+    text_encoder = Qwen3Model(Qwen3Config(
+        hidden_size=16, intermediate_size=16, num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=2,
+        head_dim=8, vocab_size=len(QWEN_WORDS), max_position_embeddings=64, pad_token_id=0,
+    )).eval()
+    vae = AutoencoderKL(
+        in_channels=3, out_channels=3, down_block_types=["DownEncoderBlock2D"] * 2,
+        up_block_types=["UpDecoderBlock2D"] * 2, block_out_channels=[8, 8], layers_per_block=1, latent_channels=16,
+        norm_num_groups=8, sample_size=SIZE,
+        scaling_factor=0.3611, shift_factor=0.1159,
+    ).eval()
+    return {
+        "transformer": _z_image_build().eval(), "vae": vae, "scheduler": FlowMatchEulerDiscreteScheduler(),
+        "text_encoder": text_encoder, "tokenizer": tokenizer,
+    }
+
+
+def z_image_controlnet(transformer):
+    """A Z-Image ControlNet with one control block (its hint is added after the transformer's block 0)
+    and one control refiner block; the pipeline shares the transformer's embedders and refiners with it."""
+    from diffusers import ZImageControlNetModel
+
+    return wake(ZImageControlNetModel(
+        control_layers_places=[0], control_refiner_layers_places=[0], control_in_dim=16, all_patch_size=(2,),
+        all_f_patch_size=(1,), dim=transformer.config.dim, n_refiner_layers=1, n_heads=2, n_kv_heads=2, qk_norm=True,
+    ).eval())
+
+
+def lumina2_components() -> dict:
+    """Lumina2's parts: the zoo's transformer (2 blocks, 4 latent channels, captions of width 32), a
+    4-level AutoencoderKL of width 4 (the pipeline assumes 8x downsampling: 32 px give 4x4 latents, 4 tokens
+    after 2x2 patches) and a 2-layer Gemma2 of width 32."""
+    from diffusers import AutoencoderKL, FlowMatchEulerDiscreteScheduler
+    from transformers import Gemma2Config, Gemma2Model
+
+    from zoo.joint_sequence import _lumina2_build
+
+    text_encoder = Gemma2Model(Gemma2Config(
+        head_dim=8, hidden_size=32, intermediate_size=16, num_attention_heads=2, num_hidden_layers=2,
+        num_key_value_heads=2, sliding_window=4, vocab_size=len(QWEN_WORDS), pad_token_id=0,
+    )).eval()
+    vae = AutoencoderKL(
+        sample_size=SIZE, in_channels=3, out_channels=3, down_block_types=("DownEncoderBlock2D",) * 4,
+        up_block_types=("UpDecoderBlock2D",) * 4, block_out_channels=(4,) * 4, layers_per_block=1, latent_channels=4,
+        norm_num_groups=1, use_quant_conv=False, use_post_quant_conv=False, shift_factor=0.0609, scaling_factor=1.5035,
+    ).eval()
+    return {
+        "transformer": _lumina2_build().eval(), "vae": vae, "scheduler": FlowMatchEulerDiscreteScheduler(),
+        "text_encoder": text_encoder, "tokenizer": qwen_tokenizer(),
+    }

@@ -1,9 +1,12 @@
 """Pipeline cases: see pipeline_zoo/__init__.py.
 
 Wan 2.1 / 2.2 (text-to-video, two experts, image-to-video, first-last-frame, VACE, video-to-video,
-Animate), SkyReels-V2, LTX-Video, LTX-2 and CogVideoX pipelines, tiny: 5 video frames of 16x16
-(a 4-channel Wan VAE, 4x spatial and 2x temporal: 3 latent frames of 4x4, 12 tokens after the
-1x2x2 patch), 5 steps, a one-layer text encoder over the word-level tokenizer.
+Animate), SkyReels-V2 (text-to-video, image-to-video, diffusion forcing), LTX-Video, LTX-2 (video and
+audio) and CogVideoX pipelines, tiny: 2-3 latent frames of 4x4 (12 to 32 video tokens), 5 steps, a
+one-layer text encoder over the word-level tokenizer. The Wan family uses tiny_pipelines' 4-channel Wan
+VAE (4x spatial, 2x temporal: 5 frames of 16x16 -> 3 latent frames, 12 tokens after the 1x2x2 patch);
+LTX, LTX-2 and CogVideoX use 9 frames of 32x32 through 8x VAEs (their pipelines want sides divisible
+by 32). Their components are in ``wan_pipelines_parts``.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import PIL.Image
 import torch
 
 from pipeline_zoo import PipelineCase
+from pipeline_zoo import wan_pipelines_parts as parts
 from tiny_pipelines import tiny_wan_pipeline
 
 PROMPT = "a cat running on the moon"
@@ -73,8 +77,8 @@ def _ftfy_optional(pipeline_class):
 
 def _wan_parts() -> dict:
     """The tiny Wan pipeline's VAE, UMT5 text encoder, tokenizer and scheduler."""
-    parts = tiny_wan_pipeline().components
-    return {name: parts[name] for name in ("vae", "text_encoder", "tokenizer", "scheduler")}
+    components = tiny_wan_pipeline().components
+    return {name: components[name] for name in ("vae", "text_encoder", "tokenizer", "scheduler")}
 
 
 # -- Wan 2.1 / 2.2 text-to-video -----------------------------------------------------------------------
@@ -89,6 +93,7 @@ WAN = PipelineCase(
     generate_args=("--frames", "5", "--height", "16", "--width", "16"),
 )
 
+
 def _two_experts():
     pipe = tiny_wan_pipeline(two_experts=True)
     pipe.register_to_config(boundary_ratio=0.75)  # 8 steps at shift 3: 4 on each expert
@@ -100,8 +105,8 @@ WAN_22_TWO_EXPERTS = PipelineCase(
     build=_two_experts,
     call=lambda: _wan_call(num_inference_steps=8),
     calls=2 * 8,
-    how="Wan 2.2 A14B: transformer (high noise) then transformer_2 (low noise) past boundary_ratio 0.5; "
-        "both hooked, their calls counted together as the run's steps",
+    how="Wan 2.2 A14B: transformer (high noise) for 4 steps, then transformer_2 (low noise) past "
+        "boundary_ratio 0.75; both hooked, each predicts its own steps, calls counted together",
 )
 
 
@@ -144,8 +149,8 @@ WAN_I2V = PipelineCase(
     build=_wan_i2v_21,
     call=lambda: _wan_call(image=_image(), max_sequence_length=512),
     calls=2 * STEPS,
-    how="Wan 2.1 I2V: condition frames concatenated to the latents on channels (no extra tokens), "
-        "CLIP image tokens joined to the text tokens; the image tokens' residual predicted as usual",
+    how="Wan 2.1 I2V: condition frames (mask + encoded image) concatenated to the latents on channels, so "
+        "no extra video tokens; CLIP image tokens go before the text and get their own cross-attention",
 )
 
 WAN_FLF2V = PipelineCase(
@@ -162,9 +167,8 @@ WAN_22_I2V = PipelineCase(
     call=lambda: _wan_call(image=_image()),
     calls=2 * STEPS,
     how="Wan 2.2 TI2V: the image's latent frame replaces the first frame, per-token timesteps [B, seq] "
-        "(0 on the condition tokens); tap reads the step from the pipeline, not a scalar timestep",
+        "(0 on the condition tokens); the condition tokens are predicted with the rest and re-imposed after",
 )
-
 
 
 # -- Wan VACE ------------------------------------------------------------------------------------------
@@ -225,10 +229,9 @@ WAN_V2V = PipelineCase(
         strength=0.7, guidance_scale=5.0, max_sequence_length=8, generator=_generator(), output_type="np",
     ),
     calls=2 * int(6 * 0.7),
-    how="strength 0.7 of 6 steps: the run starts at step 2 (4 steps, 8 calls with CFG); tap counts the steps "
-        "the pipeline runs and forecasts from the first of them",
+    how="strength 0.7 of 6 steps: the run starts at step 2 (4 steps, 8 calls); CFG as two calls a step "
+        "WITHOUT cache contexts, so both land in the default context at the same scheduler step index",
 )
-
 
 
 # -- Wan Animate ---------------------------------------------------------------------------------------
@@ -256,10 +259,9 @@ def _wan_animate():
         motion_dim=4, motion_encoder_dim=16, face_encoder_hidden_dim=16, face_encoder_num_heads=2,
         inject_face_latents_blocks=1,  # a face adapter after each block: one between blocks, one after the last
     )
-    parts = {**_wan_parts(), "vae": vae}
     return _ftfy_optional(WanAnimatePipeline)(
-        **parts, image_encoder=image_encoder, image_processor=CLIPImageProcessor(crop_size=8, size=8),
-        transformer=transformer,
+        **{**_wan_parts(), "vae": vae}, image_encoder=image_encoder,
+        image_processor=CLIPImageProcessor(crop_size=8, size=8), transformer=transformer,
     )
 
 
@@ -279,9 +281,267 @@ WAN_ANIMATE = PipelineCase(
     build=_wan_animate,
     call=lambda: {k: v for k, v in _animate_call().items() if k != "num_frames"},
     calls=2 * STEPS,
-    how="Animate: the reference image's latent frame prepended (one more frame of tokens) and pose latents "
-        "added to the patch embedding; the face adapter adds face features to the hidden states after each "
-        "block, which the wan-animate adapter sums per block so a predicted step adds them once",
+    how="Animate: the reference image's latent frame prepended (one more frame of tokens), pose latents added "
+        "at the patch embedding, a face adapter after each block; the wan-animate adapter keeps the face output "
+        "after block 0 inside r (skipped blocks pass x + r_hat through) and runs the last one on x + r_hat",
 )
 
-CASES = [WAN, WAN_22_TWO_EXPERTS, WAN_I2V, WAN_FLF2V, WAN_22_I2V, WAN_VACE, WAN_VACE_REFERENCE, WAN_V2V, WAN_ANIMATE]
+WAN_ANIMATE_SEGMENTS = PipelineCase(
+    name="WanAnimatePipeline-two-segments",
+    build=_wan_animate,
+    call=lambda: {k: v for k, v in _animate_call(frames=9).items() if k != "num_frames"},
+    calls=2 * STEPS,
+    how="9 frames in two segments of 5: the pipeline resets the scheduler's timesteps between segments, so "
+        "tap starts a new generation for the second (its counters give way: stats cover the last segment)",
+)
+
+
+# -- SkyReels-V2 ---------------------------------------------------------------------------------------
+
+
+def _skyreels_parts() -> dict:
+    from diffusers import UniPCMultistepScheduler
+
+    return {**_wan_parts(), "scheduler": UniPCMultistepScheduler(
+        prediction_type="flow_prediction", use_flow_sigmas=True, flow_shift=8.0,
+    )}
+
+
+def _skyreels_transformer(**config):
+    from diffusers import SkyReelsV2Transformer3DModel
+
+    return _wan_transformer(SkyReelsV2Transformer3DModel, **config)
+
+
+def _skyreels():
+    from diffusers import SkyReelsV2Pipeline
+
+    return _ftfy_optional(SkyReelsV2Pipeline)(**_skyreels_parts(), transformer=_skyreels_transformer())
+
+
+def _skyreels_i2v():
+    from diffusers import SkyReelsV2ImageToVideoPipeline
+    from transformers import CLIPImageProcessor, CLIPVisionConfig, CLIPVisionModelWithProjection
+
+    image_encoder = CLIPVisionModelWithProjection(CLIPVisionConfig(
+        hidden_size=4, projection_dim=4, num_hidden_layers=2, num_attention_heads=2, image_size=8,
+        intermediate_size=16, patch_size=4,
+    )).eval()
+    return _ftfy_optional(SkyReelsV2ImageToVideoPipeline)(
+        **_skyreels_parts(), image_encoder=image_encoder, image_processor=CLIPImageProcessor(crop_size=8, size=8),
+        transformer=_skyreels_transformer(in_channels=4 + 2 + 4, image_dim=4, added_kv_proj_dim=16),
+    )
+
+
+def _skyreels_df():
+    from diffusers import SkyReelsV2DiffusionForcingPipeline
+
+    return _ftfy_optional(SkyReelsV2DiffusionForcingPipeline)(
+        **_skyreels_parts(), transformer=_skyreels_transformer(),
+    )
+
+
+SKYREELS = PipelineCase(
+    name="SkyReelsV2Pipeline",
+    build=_skyreels,
+    call=_wan_call,
+    calls=2 * STEPS,
+    how="SkyReels-V2 text-to-video with a UniPC (flow) scheduler, CFG in 'cond'/'uncond' contexts",
+    saveable=True,
+    generate_args=("--frames", "5", "--height", "16", "--width", "16"),
+)
+
+SKYREELS_I2V = PipelineCase(
+    name="SkyReelsV2ImageToVideoPipeline",
+    build=_skyreels_i2v,
+    call=lambda: _wan_call(image=_image(), max_sequence_length=512),
+    calls=2 * STEPS,
+    how="SkyReels-V2 I2V: condition frames concatenated on channels, CLIP image tokens in their own "
+        "cross-attention (the last 512 context tokens are the text)",
+)
+
+SKYREELS_DF = PipelineCase(
+    name="SkyReelsV2DiffusionForcingPipeline",
+    build=_skyreels_df,
+    call=lambda: _wan_call(ar_step=0),
+    calls=2 * STEPS,
+    how="diffusion forcing (synchronous, ar_step 0): per-frame timesteps [B, frames] from a step matrix, each "
+        "latent frame stepped by its own deepcopy of the scheduler (the pipeline's own scheduler never steps)",
+)
+
+
+# -- LTX-Video -----------------------------------------------------------------------------------------
+# The pipelines want sides divisible by 32: 9 frames of 32x32, an 8x VAE -> 2 latent frames of 4x4
+# (32 tokens, patch 1); CFG batched: one call a step.
+
+LTX_SIDE, LTX_FRAMES = 32, 9
+
+
+def _ltx():
+    from diffusers import LTXPipeline
+
+    return parts.tiny_ltx(LTXPipeline)
+
+
+def _ltx_i2v():
+    from diffusers import LTXImageToVideoPipeline
+
+    return parts.tiny_ltx(LTXImageToVideoPipeline)
+
+
+def _ltx_call(**extra) -> dict:
+    return {
+        **dict(
+            prompt=PROMPT, negative_prompt=NEGATIVE, height=LTX_SIDE, width=LTX_SIDE, num_frames=LTX_FRAMES,
+            num_inference_steps=STEPS, guidance_scale=3.0, max_sequence_length=8, generator=_generator(),
+            output_type="np",
+        ),
+        **extra,
+    }
+
+
+LTX = PipelineCase(
+    name="LTXPipeline",
+    build=_ltx,
+    call=_ltx_call,
+    calls=STEPS,
+    how="LTX-Video text-to-video: patchified tokens [B, N, C], CFG batched in one 'cond_uncond' call a step",
+    saveable=True,
+    generate_args=("--frames", "9", "--height", "32", "--width", "32"),
+)
+
+LTX_I2V = PipelineCase(
+    name="LTXImageToVideoPipeline",
+    build=_ltx_i2v,
+    call=lambda: _ltx_call(image=_image(side=LTX_SIDE)),
+    calls=STEPS,
+    how="LTX I2V: the image's latent frame replaces the first frame's tokens, per-token timesteps [B, N] "
+        "(0 on the condition tokens), the pipeline steps only the other tokens",
+)
+
+
+# -- LTX-2 ---------------------------------------------------------------------------------------------
+# 9 frames of 32x32 through an 8x VAE: 2 latent frames of 4x4 (32 video tokens) and 9 audio tokens.
+
+
+def _ltx2():
+    from diffusers import LTX2Pipeline
+
+    return parts.tiny_ltx2(LTX2Pipeline)
+
+
+def _ltx2_call(**extra) -> dict:
+    return {
+        **dict(
+            prompt=PROMPT, negative_prompt=NEGATIVE, height=32, width=32, num_frames=9, frame_rate=25.0,
+            num_inference_steps=STEPS, max_sequence_length=8, spatio_temporal_guidance_blocks=[1],
+            generator=_generator(), output_type="np",
+        ),
+        **extra,
+    }
+
+
+LTX2 = PipelineCase(
+    name="LTX2Pipeline",
+    build=_ltx2,
+    call=_ltx2_call,
+    calls=3 * STEPS,
+    how="LTX-2 video + audio: three calls a step in their own contexts, CFG batched ('cond_uncond'), "
+        "spatio-temporal guidance ('uncond_stg', block 1's self-attention skipped) and modality isolation "
+        "('uncond_modality', no audio-video cross-attention); video and audio tokens both predicted",
+)
+
+
+def _ltx2_i2v():
+    from diffusers import LTX2ImageToVideoPipeline
+
+    return parts.tiny_ltx2(LTX2ImageToVideoPipeline)
+
+
+LTX2_I2V = PipelineCase(
+    name="LTX2ImageToVideoPipeline",
+    build=_ltx2_i2v,
+    call=lambda: _ltx2_call(image=_image(side=32), image_crf=0),  # no H.264 re-compression (needs PyAV)
+    calls=3 * STEPS,
+    how="LTX-2 I2V: the image's latent frame replaces the first frame's video tokens with per-token timesteps "
+        "(0 there), three guidance calls a step as in LTX2Pipeline",
+)
+
+LTX2_CFG_ONLY = PipelineCase(
+    name="LTX2Pipeline-cfg-only",
+    build=_ltx2,
+    call=lambda: _ltx2_call(stg_scale=0.0, modality_scale=1.0, audio_stg_scale=0.0, audio_modality_scale=1.0),
+    calls=STEPS,
+    how="LTX-2 with CFG alone: one batched call a step",
+)
+
+# -- CogVideoX -----------------------------------------------------------------------------------------
+
+
+def _cogvideox():
+    from diffusers import CogVideoXPipeline
+
+    return parts.tiny_cogvideox(CogVideoXPipeline)
+
+
+def _cogvideox_i2v():
+    from diffusers import CogVideoXImageToVideoPipeline
+
+    return parts.tiny_cogvideox(CogVideoXImageToVideoPipeline, image_to_video=True)
+
+
+def _cogvideox_call(**extra) -> dict:
+    return {
+        **dict(
+            prompt=PROMPT, negative_prompt=NEGATIVE, height=32, width=32, num_frames=9,
+            num_inference_steps=STEPS, guidance_scale=6.0, max_sequence_length=226, generator=_generator(),
+            output_type="np",
+        ),
+        **extra,
+    }
+
+
+COGVIDEOX = PipelineCase(
+    name="CogVideoXPipeline",
+    build=_cogvideox,
+    call=_cogvideox_call,
+    calls=STEPS,
+    how="CogVideoX text-to-video: text and video tokens joined in every block, CFG batched in one call a step; "
+        "the DDIM scheduler has no step index, so tap counts the calls and watches the timestep",
+    saveable=True,
+    generate_args=("--frames", "9", "--height", "32", "--width", "32"),
+)
+
+
+def _cogvideox_v2v():
+    from diffusers import CogVideoXVideoToVideoPipeline
+
+    return parts.tiny_cogvideox(CogVideoXVideoToVideoPipeline)
+
+
+COGVIDEOX_V2V = PipelineCase(
+    name="CogVideoXVideoToVideoPipeline",
+    build=_cogvideox_v2v,
+    call=lambda: {
+        **{k: v for k, v in _cogvideox_call(num_inference_steps=6).items() if k != "num_frames"},
+        "video": _video(frames=9, side=32), "strength": 0.7,
+    },
+    calls=int(6 * 0.7),
+    how="strength 0.7 of 6 steps with DDIM (no step index): the run starts at step 2 and tap, watching the "
+        "timestep, counts the 4 steps run and predicts some",
+)
+
+COGVIDEOX_I2V = PipelineCase(
+    name="CogVideoXImageToVideoPipeline",
+    build=_cogvideox_i2v,
+    call=lambda: _cogvideox_call(image=_image(side=32)),
+    calls=STEPS,
+    how="CogVideoX I2V: the image latents (first frame, zeros after) concatenated on channels, learned "
+        "positions and RoPE; DPM scheduler (also no step index)",
+)
+
+CASES = [
+    WAN, WAN_22_TWO_EXPERTS, WAN_I2V, WAN_FLF2V, WAN_22_I2V, WAN_VACE, WAN_VACE_REFERENCE, WAN_V2V, WAN_ANIMATE,
+    WAN_ANIMATE_SEGMENTS, SKYREELS, SKYREELS_I2V, SKYREELS_DF, LTX, LTX_I2V, LTX2, LTX2_I2V, LTX2_CFG_ONLY,
+    COGVIDEOX, COGVIDEOX_I2V, COGVIDEOX_V2V,
+]
