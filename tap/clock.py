@@ -10,7 +10,9 @@ counts calls and watches the timestep itself.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
+
+import torch
 
 
 class StepClock:
@@ -23,15 +25,32 @@ class StepClock:
         """An object that changes when a new run of the sampler starts: the scheduler's timesteps tensor."""
         return getattr(self.scheduler, "timesteps", None)
 
-    def step_index(self, context: Any) -> int | None:
-        """The sampler's index of this step, or None when neither the context nor a scheduler tells it."""
+    def step_index(self, context: Any, timestep: Callable[[], float | None]) -> int | None:
+        """The sampler's index of this step, or None when neither the context nor a scheduler tells it.
+
+        Before the scheduler's first ``step`` of a run its index is the run's ``begin_index`` (set by
+        image-to-image pipelines), else the place of this call's ``timestep()`` among the scheduler's
+        timesteps, as the scheduler finds it at that first step: a video-to-video run that starts
+        part-way without ``set_begin_index``, or a pipeline that steps copies of its scheduler
+        (diffusion forcing), still gets the right index. A timestep the schedule does not hold
+        (a transformer fed a rescaled timestep) gives None: tap then counts the calls.
+        """
         index = getattr(context, "step_index", None)
         if index is not None or self.scheduler is None or not hasattr(self.scheduler, "step_index"):
             return index
         index = self.scheduler.step_index
-        if index is None:  # before the first scheduler.step of a run
-            index = getattr(self.scheduler, "begin_index", None) or 0
+        if index is None:
+            index = getattr(self.scheduler, "begin_index", None)
+        if index is None:
+            index = self._index_of(timestep())
         return index
+
+    def _index_of(self, timestep: float | None) -> int | None:
+        timesteps = self.run_marker()
+        if timestep is None or not isinstance(timesteps, torch.Tensor):
+            return None
+        matches = (timesteps.detach().cpu().double() == timestep).nonzero()
+        return int(matches[0]) if len(matches) else None
 
     def num_steps(self, context: Any) -> int | None:
         """The run's step count, when the context or the scheduler tells it."""

@@ -146,10 +146,15 @@ class Runtime:
         apart by their order within the step, and each keeps its own state.
         """
         context = self.states.current
-        marker, index = self.clock.run_marker(), self.clock.step_index(context)
-        timestep = None
-        if index is None:
-            timestep = self.adapter.generation_key(args, kwargs)[0]  # reading it may sync a GPU
+        read: list[float | None] = []  # the call's timestep, read at most once (reading it may sync a GPU)
+
+        def timestep_of_call() -> float | None:
+            if not read:
+                read.append(self.adapter.generation_key(args, kwargs)[0])
+            return read[0]
+
+        marker, index = self.clock.run_marker(), self.clock.step_index(context, timestep_of_call)
+        timestep = timestep_of_call() if index is None else None
         self.states.slot = self._slot(context, index if index is not None else timestep, marker)
         state = self.states.get_state()
         latents = argument(args, kwargs, *self.adapter.hidden_states_argument)
