@@ -74,3 +74,15 @@ def test_guidance_as_two_calls_without_a_cache_context_keeps_a_state_per_call():
         states = handle.denoisers["transformer"].runtime.states.states()
     assert stats.contexts == ("default", "default/call 2") and stats.steps == case.calls
     assert [(state.counters.steps, state.counters.predicted_steps > 0) for state in states.values()] == [(case.calls // 2, True)] * 2
+
+
+@pytest.mark.parametrize("name", ["StableDiffusion3Pipeline", "LTXPipeline"])
+def test_tap_bench_runs_an_image_and_a_video_pipeline_from_a_folder(name, tmp_path):
+    case = CASES[name]
+    folder = save_pipeline(pipeline_zoo.build(case), tmp_path / "pipeline")
+    out = tmp_path / "bench"
+    assert main(["bench", "--model", str(folder), "--quick", "--no-peers", "--steps", "4", "--intervals", "2",
+                 "--prompts", "a cat", *case.generate_args, "--out", str(out)]) == 0
+    records = json.loads((out / "bench.json").read_text())["records"]
+    assert records and all(record["error"] is None for record in records), [r for r in records if r["error"]]
+    assert {record["method"] for record in records} >= {"tap-default"}
