@@ -52,14 +52,21 @@ def synchronize(device: str) -> None:
         torch.cuda.synchronize()
 
 
+FRAME_ARGUMENTS = ("num_frames", "frames")  # what video pipelines call their frame count (Sana-Video: frames)
+
+
 def is_video(pipe) -> bool:
-    """Whether the pipeline generates videos (its call takes ``num_frames``)."""
-    return "num_frames" in inspect.signature(pipe.__call__).parameters
+    """Whether the pipeline generates videos (its call takes a frame count)."""
+    return bool(set(FRAME_ARGUMENTS) & set(inspect.signature(pipe.__call__).parameters))
 
 
 def call_options(pipe, **options) -> dict:
-    """The ``options`` given (not None) for the pipeline's call; a TAPError names those it does not take."""
+    """The ``options`` given (not None) for the pipeline's call; a TAPError names those it does not take.
+    ``num_frames`` goes under the pipeline's own name for the frame count."""
     given = {name: value for name, value in options.items() if value is not None}
+    parameters = inspect.signature(pipe.__call__).parameters
+    if "num_frames" in given and "num_frames" not in parameters and "frames" in parameters:
+        given["frames"] = given.pop("num_frames")
     refused = sorted(set(given) - set(inspect.signature(pipe.__call__).parameters))
     if refused:
         raise tap.TAPError(f"{type(pipe).__name__} takes no {', '.join(refused)}: leave out the matching option(s)")

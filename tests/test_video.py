@@ -153,3 +153,16 @@ def test_bench_runs_seacache_on_a_video_pipeline_only(wan, tmp_path, capsys):
     assert "diffusers-seacache" not in {m.name for m in image.methods()}
     with pytest.raises(tap.TAPError, match="GlyphPipeline takes no num_frames"):
         Bench(BenchSettings(model="demo", frames=5))
+
+
+def test_a_pipeline_that_calls_its_frame_count_frames_gets_it_under_that_name():
+    from tap.generate import call_options, is_video
+
+    class FramesPipeline:  # Sana-Video's call names the frame count ``frames``
+        def __call__(self, prompt, frames=81, height=480, width=832):
+            pass
+
+    assert is_video(FramesPipeline())
+    assert call_options(FramesPipeline(), num_frames=5, height=None) == {"frames": 5}
+    with pytest.raises(tap.TAPError, match="takes no guidance_scale"):
+        call_options(FramesPipeline(), guidance_scale=3.0)
