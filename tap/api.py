@@ -99,6 +99,19 @@ class TAPStats:
         total = self.blocks_run + self.blocks_skipped
         return self.blocks_skipped / total if total else 0.0
 
+    def __str__(self) -> str:
+        """A few readable lines: the steps, the blocks avoided, and each denoiser's share when there are several."""
+        lines = [
+            f"tap: {self.steps} steps ({self.full_steps} full, {self.predicted_steps} predicted), "
+            f"{100 * self.blocks_avoided:.1f}% of block evaluations avoided, {self.fallbacks} fallbacks, "
+            f"cache {self.cache_bytes / 2**20:.1f} MiB, contexts {', '.join(self.contexts) or '-'}",
+        ]
+        if len(self.candidate_share) > 1:
+            lines.append("  candidates: " + ", ".join(f"{label} {100 * share:.1f}%" for label, share in self.candidate_share.items()))
+        if len(self.denoisers) > 1:
+            lines += [f"  {name}: " + str(stats).removeprefix("tap: ").splitlines()[0] for name, stats in self.denoisers.items()]
+        return "\n".join(lines)
+
     def as_dict(self) -> dict:
         return {
             **attrs.asdict(self, recurse=False),
@@ -167,6 +180,7 @@ class TAPHandle:
     def __init__(self, config: TAPConfig, denoisers: dict[str, Denoiser]) -> None:
         self.config = config
         self.denoisers = denoisers
+        self.disabled = False
 
     @property
     def _primary(self) -> Denoiser:
@@ -194,7 +208,11 @@ class TAPHandle:
         return _stats_of(states, [c.label for c in self.runtime.family], contexts, each)
 
     def disable(self) -> None:
-        """Remove every hook and compile takeover; each transformer's forward is the original again."""
+        """Remove every hook and compile takeover; each transformer's forward is the original again.
+        Disabling a handle that is already disabled does nothing."""
+        if self.disabled:
+            return
+        self.disabled = True
         for denoiser in self.denoisers.values():
             denoiser.disable()
             if getattr(denoiser.transformer, HANDLE_ATTRIBUTE, None) is self:

@@ -41,6 +41,8 @@ def _int_tuple(low: int, high: int, why: str):
             raise ConfigError(f"{attribute.name} must be a non-empty tuple of ints, got {value!r}")
         if any(not low <= v <= high for v in value):
             raise ConfigError(f"{attribute.name}={value!r}: each must be in [{low}, {high}] ({why})")
+        if len(set(value)) != len(value):
+            raise ConfigError(f"{attribute.name}={value!r} names a value twice: each candidate would be scored twice")
 
     return check
 
@@ -226,7 +228,7 @@ class TAPConfig:
 
     def save(self, path) -> None:
         """Write this configuration as a JSON preset file."""
-        Path(path).write_text(json.dumps({"tap_preset": 1, "config": self.to_dict()}, indent=2) + "\n")
+        Path(path).write_text(json.dumps({"tap_preset": PRESET_FORMAT, "config": self.to_dict()}, indent=2) + "\n")
 
     @classmethod
     def load(cls, path) -> TAPConfig:
@@ -237,11 +239,17 @@ class TAPConfig:
             raise ConfigError(f"cannot read preset file {str(path)!r}: {error}") from None
         if not isinstance(document, dict) or "config" not in document:
             raise ConfigError(f"{str(path)!r} is not a tap preset file (no 'config' entry)")
+        if document.get("tap_preset", PRESET_FORMAT) != PRESET_FORMAT:  # hand-written files may leave it out
+            raise ConfigError(
+                f"preset file {str(path)!r} has tap_preset={document.get('tap_preset')!r}; this tap reads format {PRESET_FORMAT}"
+            )
         try:
             return cls.from_dict(document["config"])
         except TAPError as error:
             raise type(error)(f"preset file {str(path)!r}: {error}") from None
 
+
+PRESET_FORMAT = 1  # the version of the preset file format, written as its "tap_preset" entry
 
 PRESETS: dict[str, dict[str, Any]] = {
     # The paper as published: orders {0,1,2} x horizons k-4..k, cosine on the modulated input, per token.

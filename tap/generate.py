@@ -229,7 +229,7 @@ def generate_and_report(args: argparse.Namespace, config: TAPConfig, world: int 
     if not report:
         return 0
     summary.update(context_parallel=world, frames=len(accelerated), full_steps=stats.full_steps, predicted_steps=stats.predicted_steps,
-                   blocks_avoided=round(stats.blocks_avoided, 4), cache_bytes=stats.cache_bytes)
+                   blocks_avoided=round(stats.blocks_avoided, 4), cache_bytes=stats.cache_bytes, fallbacks=stats.fallbacks)
 
     kind = "video" if len(accelerated) > 1 else "image"
     out = output_path(args.out, video=kind == "video")
@@ -250,6 +250,10 @@ def generate_and_report(args: argparse.Namespace, config: TAPConfig, world: int 
             lines = [f"full compute: {summary['full_seconds']:.2f} s", *lines,
                      f"speedup:      {summary['speedup']:.2f}x", f"PSNR:         {summary['psnr']:.2f} dB",
                      f"SSIM:         {summary['ssim']:.4f}"]
+        if world > 1:
+            lines.append(f"ranks:        {world} (context parallelism)")
+        if stats.fallbacks:
+            lines.append(f"fallbacks:    {stats.fallbacks} predicted steps computed in full (not finite)")
         print("\n".join([*lines, f"{kind + ':':<13} {out}"]), file=sys.stdout)
     return 0
 

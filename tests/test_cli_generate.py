@@ -26,6 +26,7 @@ def test_generate_json_summary_and_comparison_image(tmp_path):
     for key in ("speedup", "psnr", "ssim", "full_seconds", "tap_seconds"):
         assert isinstance(summary[key], float), key
     assert summary["full_steps"] == 3 and summary["predicted_steps"] == 5  # steps 0, 3, 6 run in full
+    assert summary["fallbacks"] == 0 and summary["context_parallel"] == 1
     assert 0 < summary["ssim"] <= 1
     width, height = Image.open(out).size
     assert width > 2 * height  # three panels side by side

@@ -93,6 +93,10 @@ def write_preset(tmp_path, document) -> str:
     "document, message",
     [
         ({"tap_preset": 1}, "is not a tap preset file \\(no 'config' entry\\)"),
+        ({"tap_preset": 2, "config": {}}, "has tap_preset=2; this tap reads format 1"),
+        ({"tap_preset": "1", "config": {}}, "has tap_preset='1'; this tap reads format 1"),
+        ({"config": {"orders": [1, 1]}}, r"orders=\(1, 1\) names a value twice"),
+        ({"config": {"horizons": [0, -1, 0]}}, r"horizons=\(0, -1, 0\) names a value twice"),
         ([1, 2], "is not a tap preset file"),
         ({"config": None}, "a preset's config must be an object of TAPConfig fields, got None"),
         ({"config": {"interval": None}}, "interval must be an int >= 1, got None"),

@@ -86,3 +86,16 @@ def test_tap_bench_runs_an_image_and_a_video_pipeline_from_a_folder(name, tmp_pa
     records = json.loads((out / "bench.json").read_text())["records"]
     assert records and all(record["error"] is None for record in records), [r for r in records if r["error"]]
     assert {record["method"] for record in records} >= {"tap-default"}
+
+
+def test_stats_print_once_with_the_blocks_avoided_and_each_expert_on_a_line():
+    case = CASES["WanPipeline-two-experts"]
+    pipe = pipeline_zoo.build(case)
+    with tap.accelerate(pipe, interval=3) as handle:
+        pipeline_zoo.generate(case, pipe)
+        stats = handle.stats()
+    text = str(stats)
+    assert text.startswith(f"tap: {stats.steps} steps ({stats.full_steps} full, {stats.predicted_steps} predicted), ")
+    assert f"{100 * stats.blocks_avoided:.1f}% of block evaluations avoided" in text
+    assert [line.split(":")[0].strip() for line in text.splitlines()[1:]] == ["transformer", "transformer_2"]
+    assert text.count("block evaluations avoided") == 3  # the total, then one line per expert: nothing repeated

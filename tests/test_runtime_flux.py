@@ -205,3 +205,15 @@ def test_calls_without_a_named_context_are_counted_as_default(flux, context):
     with flux.cache_context(context):
         sample_flux(flux, steps=4)
     assert tap.stats(flux).contexts == ("default",)
+
+
+def test_disabling_a_handle_twice_does_nothing_the_second_time(flux):
+    reference, _ = sample_flux(flux, steps=4)
+    handle = tap.enable(flux, interval=2)
+    handle.disable()
+    handle.disable()
+    with tap.accelerate(flux, interval=2) as inner:
+        inner.disable()  # the context manager's own disable then does nothing
+    torch.testing.assert_close(sample_flux(flux, steps=4)[0], reference, rtol=0, atol=0)
+    with pytest.raises(tap.TAPError, match="tap is not enabled"):
+        tap.disable(flux)
