@@ -1,0 +1,85 @@
+"""Quality against the step count: today's default, and K full steps placed uniformly in the step index or in sigma.
+
+    python contrib/benchmarks/step_counts.py [--steps 8 12 20 28 50 100] [--shifts 3 1] [--budgets 6 8 10]
+
+The demo pipeline, prompts A, g and 7 at seed 0, its scheduler at each shift. For each step
+count: tap's default (a full step every 6), and for each budget K a listed schedule with K full
+steps at round(i * n / K) ("index"), at round(i * (n - 1) / (K - 1)), the last step included
+("span"), or at the steps whose sigma is nearest to K values evenly spaced from the first sigma
+down to 0 ("sigma": equal sigma gaps between full steps).
+Mean PSNR of the images against full compute. Prints a Markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import statistics
+
+import torch
+from diffusers import FlowMatchEulerDiscreteScheduler
+
+import tap
+from tap.metrics import psnr
+from tap_plugins.demo import load_demo_pipeline
+
+PROMPTS = ("A", "g", "7")
+
+
+def index_placement(steps: int, budget: int) -> list[int]:
+    return sorted({round(i * steps / budget) for i in range(budget)})
+
+
+def span_placement(steps: int, budget: int) -> list[int]:
+    """K full steps evenly over the whole run, the first and the last step included."""
+    return sorted({round(i * (steps - 1) / (budget - 1)) for i in range(budget)})
+
+
+def sigma_placement(sigmas: torch.Tensor, budget: int) -> list[int]:
+    """The steps whose sigma is nearest to ``budget`` targets evenly spaced from sigmas[0] down to 0."""
+    first = float(sigmas[0])
+    return sorted({int((sigmas - first * (1 - j / budget)).abs().argmin()) for j in range(budget)})
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, nargs="+", default=[8, 12, 20, 28, 50, 100])
+    parser.add_argument("--shifts", type=float, nargs="+", default=[3.0, 1.0])
+    parser.add_argument("--budgets", type=int, nargs="+", default=[6, 8, 10])
+    parser.add_argument("--placements", nargs="+", default=["index", "span", "sigma"], choices=["index", "span", "sigma"])
+    args = parser.parse_args()
+    logging.disable(logging.WARNING)
+    pipe = load_demo_pipeline()
+    pipe.set_progress_bar_config(disable=True)
+    config = pipe.scheduler.config
+
+    def images(steps: int):
+        return [pipe(p, num_inference_steps=steps, generator=torch.Generator().manual_seed(0), output_type="np").images[0] for p in PROMPTS]
+
+    print("| shift | steps | rule | full steps | PSNR (dB) |\n|---|---|---|---|---|")
+    for shift in args.shifts:
+        pipe.scheduler = FlowMatchEulerDiscreteScheduler.from_config(config, shift=shift)
+        for steps in args.steps:
+            reference = images(steps)
+            pipe.scheduler.set_timesteps(steps)
+            sigmas = pipe.scheduler.sigmas[:steps]
+            rules = [("default (interval 6)", tap.TAPConfig())]
+            for budget in args.budgets:
+                if budget >= steps:
+                    continue
+                placements = {"index": index_placement(steps, budget), "span": span_placement(steps, budget),
+                              "sigma": sigma_placement(sigmas, budget)}
+                for name, placed in placements.items():
+                    if name not in args.placements:
+                        continue
+                    rules.append((f"{name}, K={budget}", tap.TAPConfig(schedule="listed", schedule_options={"steps": placed})))
+            for name, rule in rules:
+                with tap.accelerate(pipe, rule) as handle:
+                    ours = images(steps)
+                    full = handle.stats().full_steps
+                quality = statistics.mean(map(psnr, reference, ours))
+                print(f"| {shift:g} | {steps} | {name} | {full} | {quality:.2f} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
