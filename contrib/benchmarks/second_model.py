@@ -188,11 +188,11 @@ def sample_loop(model, seed, outputs: list | None = None) -> torch.Tensor:
     return latents
 
 
-def glyph_sample_loop(model, glyph: str, outputs: list | None = None) -> torch.Tensor:
+def glyph_sample_loop(model, glyph: str, outputs: list | None = None, steps: int = STEPS) -> torch.Tensor:
     """``trained-glyphs``: as ``sample_loop``, with classifier-free guidance GUIDANCE (uncond, cond in one batch)."""
     cond = glyph_inputs(model, glyph)
     scheduler = FlowMatchEulerDiscreteScheduler(shift=SHIFT)
-    scheduler.set_timesteps(STEPS)
+    scheduler.set_timesteps(steps)
     latents = cond["latents"]
     for t in scheduler.timesteps:
         velocity = model(
