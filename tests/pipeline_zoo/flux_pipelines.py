@@ -122,10 +122,18 @@ def _flux_parts(latent_channels: int = 1, **transformer) -> dict:
     }
 
 
-def _flux():
-    from diffusers import FluxPipeline
+def _flux_like(pipeline: str):
+    """A builder of diffusers' ``pipeline`` (a FLUX.1 pipeline class name) on the tiny FLUX parts."""
 
-    return FluxPipeline(**_flux_parts(), image_encoder=None, feature_extractor=None)
+    def build():
+        import diffusers
+
+        return getattr(diffusers, pipeline)(**_flux_parts(), image_encoder=None, feature_extractor=None)
+
+    return build
+
+
+_flux = _flux_like("FluxPipeline")
 
 
 FLUX = PipelineCase(
@@ -147,11 +155,7 @@ FLUX_TRUE_CFG = PipelineCase(
 )
 
 
-
-def _flux_img2img():
-    from diffusers import FluxImg2ImgPipeline
-
-    return FluxImg2ImgPipeline(**_flux_parts(), image_encoder=None, feature_extractor=None)
+_flux_img2img = _flux_like("FluxImg2ImgPipeline")
 
 
 FLUX_IMG2IMG = PipelineCase(
@@ -163,10 +167,7 @@ FLUX_IMG2IMG = PipelineCase(
 )
 
 
-def _flux_inpaint():
-    from diffusers import FluxInpaintPipeline
-
-    return FluxInpaintPipeline(**_flux_parts(), image_encoder=None, feature_extractor=None)
+_flux_inpaint = _flux_like("FluxInpaintPipeline")
 
 
 FLUX_INPAINT = PipelineCase(
@@ -181,10 +182,7 @@ FLUX_INPAINT = PipelineCase(
 )
 
 
-def _flux_kontext():
-    from diffusers import FluxKontextPipeline
-
-    return FluxKontextPipeline(**_flux_parts(), image_encoder=None, feature_extractor=None)
+_flux_kontext = _flux_like("FluxKontextPipeline")
 
 
 FLUX_KONTEXT = PipelineCase(
