@@ -250,25 +250,38 @@ def _qwen3_tokenizer():
     return tokenizer
 
 
+def _flux2_vae():
+    from diffusers import AutoencoderKLFlux2
+
+    return AutoencoderKLFlux2(
+        sample_size=SIZE, in_channels=3, out_channels=3, down_block_types=("DownEncoderBlock2D",),
+        up_block_types=("UpDecoderBlock2D",), block_out_channels=(4,), layers_per_block=1, latent_channels=1,
+        norm_num_groups=1, use_quant_conv=False, use_post_quant_conv=False,
+    ).eval()
+
+
+def _flux2_transformer(**changes):
+    """The zoo's FLUX.2 config (tests/zoo/flux_family.py), with ``changes``."""
+    from diffusers import Flux2Transformer2DModel
+
+    return Flux2Transformer2DModel(**{
+        "patch_size": 1, "in_channels": 4, "num_layers": 1, "num_single_layers": 2, "attention_head_dim": 16,
+        "num_attention_heads": 2, "joint_attention_dim": 32, "timestep_guidance_channels": 256,
+        "axes_dims_rope": (4, 4, 4, 4), **changes,
+    }).eval()
+
+
 def _flux2_klein():
-    from diffusers import AutoencoderKLFlux2, FlowMatchEulerDiscreteScheduler, Flux2KleinPipeline, Flux2Transformer2DModel
+    from diffusers import FlowMatchEulerDiscreteScheduler, Flux2KleinPipeline
     from transformers import Qwen3Config, Qwen3ForCausalLM
 
     text_encoder = Qwen3ForCausalLM(Qwen3Config(
         vocab_size=len(VOCABULARY), hidden_size=16, intermediate_size=16, num_hidden_layers=2, num_attention_heads=2,
         num_key_value_heads=2, head_dim=8, max_position_embeddings=TEXT, pad_token_id=0,
     )).eval()
-    vae = AutoencoderKLFlux2(
-        sample_size=SIZE, in_channels=3, out_channels=3, down_block_types=("DownEncoderBlock2D",),
-        up_block_types=("UpDecoderBlock2D",), block_out_channels=(4,), layers_per_block=1, latent_channels=1,
-        norm_num_groups=1, use_quant_conv=False, use_post_quant_conv=False,
-    ).eval()
+    vae = _flux2_vae()
     # the zoo's FLUX.2 config (tests/zoo/flux_family.py), without the guidance embedding (klein takes none)
-    transformer = Flux2Transformer2DModel(
-        patch_size=1, in_channels=4, num_layers=1, num_single_layers=2, attention_head_dim=16,
-        num_attention_heads=2, joint_attention_dim=32, timestep_guidance_channels=256, axes_dims_rope=(4, 4, 4, 4),
-        guidance_embeds=False,
-    ).eval()
+    transformer = _flux2_transformer(guidance_embeds=False)
     return Flux2KleinPipeline(
         scheduler=FlowMatchEulerDiscreteScheduler(), vae=vae, text_encoder=text_encoder, tokenizer=_qwen3_tokenizer(),
         transformer=transformer,
@@ -314,7 +327,7 @@ def _mistral3_tokenizer():
 
 
 def _flux2():
-    from diffusers import AutoencoderKLFlux2, FlowMatchEulerDiscreteScheduler, Flux2Pipeline, Flux2Transformer2DModel
+    from diffusers import FlowMatchEulerDiscreteScheduler, Flux2Pipeline
     from transformers import Mistral3Config, Mistral3ForConditionalGeneration
 
     text_encoder = Mistral3ForConditionalGeneration(Mistral3Config(
@@ -329,16 +342,9 @@ def _flux2():
         },
         image_token_index=2, vision_feature_layer=-1,
     )).eval()
-    vae = AutoencoderKLFlux2(
-        sample_size=SIZE, in_channels=3, out_channels=3, down_block_types=("DownEncoderBlock2D",),
-        up_block_types=("UpDecoderBlock2D",), block_out_channels=(4,), layers_per_block=1, latent_channels=1,
-        norm_num_groups=1, use_quant_conv=False, use_post_quant_conv=False,
-    ).eval()
+    vae = _flux2_vae()
     # the zoo's FLUX.2 config (tests/zoo/flux_family.py): guidance-distilled, no CFG
-    transformer = Flux2Transformer2DModel(
-        patch_size=1, in_channels=4, num_layers=1, num_single_layers=2, attention_head_dim=16,
-        num_attention_heads=2, joint_attention_dim=32, timestep_guidance_channels=256, axes_dims_rope=(4, 4, 4, 4),
-    ).eval()
+    transformer = _flux2_transformer()
     return Flux2Pipeline(
         scheduler=FlowMatchEulerDiscreteScheduler(), vae=vae, text_encoder=text_encoder,
         tokenizer=_mistral3_tokenizer(), transformer=transformer,
