@@ -1,31 +1,87 @@
-"""Built-in schedules: a fixed interval after a warm-up, with optional final full steps."""
+"""Built-in schedules: a grid of full steps (the default), probe-driven refresh, and listed steps."""
 
 import attrs
 
 from tap import ConfigError, Schedule, hookimpl
 
 
+def _interval(instance, attribute, value):
+    if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
+        raise ConfigError(f"fixed schedule: interval must be an int >= 1 or None (from the step count), got {value!r}")
+
+
 @attrs.frozen
 class FixedInterval(Schedule):
-    """Full steps: the generation's first ``warmup`` steps, then every ``interval``-th step after
-    the last warm-up step, then the last ``final_full`` steps when the step count is known."""
+    """Full steps on a grid: the generation's first ``warmup`` steps, then every ``interval``-th step
+    after the last warm-up step, then the last ``final_full`` steps when the step count is known.
+
+    With ``interval=None`` (the default) the interval follows the run's step count n: the widest
+    grid that still holds ``full_steps`` full steps, g = (n - 1) // (full_steps - 1), placed so that
+    its last full step falls g // 2 steps before the run's last step (after the warm-up). A
+    forecast's error follows how far the sampler moves between full steps, so a budget of full steps
+    holds quality across step counts where a fixed interval does not, and a grid that ends half an
+    interval early forecasts less far into the fast last steps (docs/research.md, section 14). A
+    run whose grid would be every step, or whose step count tap cannot read, is left alone:
+    computed in full.
+    """
 
     name = "fixed"
-    interval: int = attrs.field(default=6, validator=attrs.validators.ge(1))
+    interval: int | None = attrs.field(default=None, validator=_interval)
+    full_steps: int = attrs.field(default=9, validator=attrs.validators.ge(2))
     warmup: int = attrs.field(default=1, validator=attrs.validators.ge(1))
     final_full: int = attrs.field(default=0, validator=attrs.validators.ge(0))
 
     @classmethod
     def from_config(cls, config):
-        return cls(interval=config.interval, warmup=config.warmup, final_full=config.final_full, **config.schedule_options)
+        return cls(interval=config.interval, full_steps=config.full_steps, warmup=config.warmup, final_full=config.final_full,
+                   **config.schedule_options)
+
+    def interval_for(self, run_steps: int | None) -> int | None:
+        """The grid's interval for a run of ``run_steps`` steps; None when it depends on a count tap does not know."""
+        if self.interval is not None:
+            return self.interval
+        if run_steps is None:
+            return None
+        return max(1, (run_steps - 1) // (self.full_steps - 1))
+
+    def left_alone(self, run_steps):
+        if self.interval is not None:
+            return None
+        if run_steps is None:
+            return (
+                "cannot read this generation's step count, and the default places full steps by it, so every step is "
+                "computed. Enable tap on the pipeline, call the transformer inside transformer.cache_context(name, "
+                "step_index=i, num_inference_steps=n), or set interval=N"
+            )
+        if self.interval_for(run_steps) == 1:
+            return (
+                f"a run of {run_steps} steps is too short to forecast with at least {self.full_steps} full steps, so every "
+                f"step is computed (set interval=N to predict anyway)"
+            )
+        return None
+
+    def describe(self, run_steps):
+        interval = self.interval_for(run_steps)
+        if self.interval is not None:
+            return f"a full step every {interval} steps (interval={interval})"
+        if interval is None or interval == 1:
+            return "every step computed (left alone)"
+        return (f"a full step every {interval} steps, the last one {interval // 2} before the final step: the widest grid "
+                f"with at least {self.full_steps} full steps in {run_steps}")
 
     def is_full(self, view):
         run = view.step - view.first_step  # steps since this generation began (a partial run starts late)
         if run < self.warmup:
             return True
-        if view.num_steps is not None and view.step >= view.num_steps - self.final_full:
+        run_steps = None if view.num_steps is None else view.num_steps - view.first_step
+        if run_steps is not None and run >= run_steps - self.final_full:
             return True
-        return (run - (self.warmup - 1)) % self.interval == 0
+        interval = self.interval_for(run_steps)
+        if interval is None:
+            return True
+        if self.interval is None:  # the grid ends half an interval before the last step
+            return (run_steps - 1 - interval // 2 - run) % interval == 0
+        return (run - (self.warmup - 1)) % interval == 0
 
 
 @attrs.frozen

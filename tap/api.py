@@ -78,7 +78,9 @@ class TAPStats:
 
     ``blocks_avoided``: share of transformer-block evaluations skipped; ``candidate_share``:
     share of predicted tokens that used each candidate; ``cache_bytes``: the most memory the cache
-    held; ``fallbacks``: predicted steps computed in full because the prediction was not finite. For a pipeline with several denoisers (Wan 2.2's two experts) the figures cover them all
+    held; ``fallbacks``: predicted steps computed in full because the prediction was not finite;
+    ``left_alone``: why the schedule computed the whole generation in full (a run too short to
+    forecast, or one whose step count tap could not read), else None. For a pipeline with several denoisers (Wan 2.2's two experts) the figures cover them all
     and ``denoisers`` has each one's own. Under context parallelism every rank makes the same
     decisions, candidate shares cover every rank's tokens, and ``cache_bytes`` is this rank's.
     """
@@ -93,6 +95,7 @@ class TAPStats:
     contexts: tuple[str, ...]
     fallbacks: int = 0
     denoisers: dict[str, TAPStats] = attrs.field(factory=dict)
+    left_alone: str | None = None
 
     @property
     def blocks_avoided(self) -> float:
@@ -106,6 +109,8 @@ class TAPStats:
             f"{100 * self.blocks_avoided:.1f}% of block evaluations avoided, {self.fallbacks} fallbacks, "
             f"cache {self.cache_bytes / 2**20:.1f} MiB, contexts {', '.join(self.contexts) or '-'}",
         ]
+        if self.left_alone is not None:
+            lines.append(f"  left alone: {self.left_alone}")
         if len(self.candidate_share) > 1:
             lines.append("  candidates: " + ", ".join(f"{label} {100 * share:.1f}%" for label, share in self.candidate_share.items()))
         if len(self.denoisers) > 1:
@@ -132,7 +137,8 @@ def _stats_of(states: list, labels: list[str], contexts: tuple[str, ...], denois
     total = float(tokens.sum())
     share = {label: float(n) / total for label, n in zip(labels, tokens.tolist()) if n} if total else {}
     counted = {field: sum(getattr(state.counters, field) for state in states) for field in COUNTED}
-    return TAPStats(**counted, candidate_share=share, contexts=contexts, denoisers=denoisers or {})
+    left_alone = next((state.counters.left_alone for state in states if state.counters.left_alone is not None), None)
+    return TAPStats(**counted, candidate_share=share, contexts=contexts, denoisers=denoisers or {}, left_alone=left_alone)
 
 
 class Denoiser:

@@ -11,6 +11,7 @@ one sample.
 from __future__ import annotations
 
 import contextlib
+import copy
 import functools
 import os
 import platform
@@ -26,8 +27,10 @@ from tqdm import tqdm
 import tap
 from tap.api import find_denoisers, find_transformer, resolve_adapter
 from tap.compile import unwrap
+from tap.config import TAPConfig
 from tap.generate import DTYPES, add_video_options, call_options, check_sizes, check_writable, is_video, load_pipeline, run_pipeline
 from tap.metrics import PSNR_CAP, psnr, ssim
+from tap.runtime import build_schedule
 from tap.peers import (
     Method,
     TimestepTracker,
@@ -99,6 +102,7 @@ class Record:
     cache_bytes: int | None = None
     full_steps: float | None = None  # mean full steps per generation (every block ran)
     error: str | None = None
+    steps: int | None = None  # the generation's step count
 
 
 @attrs.frozen
@@ -212,6 +216,13 @@ class Bench:
         self.samples = [(p, s) for p in settings.prompts for s in settings.seeds]
         self.notes: list[str] = ["LPIPS, ImageReward and CLIP: skipped (their weights are not available locally)."]
 
+    def with_steps(self, steps: int) -> Bench:
+        """This bench, on the same loaded pipeline, at another step count."""
+        other = copy.copy(self)
+        other.settings = attrs.evolve(self.settings, steps=steps)
+        other.notes = list(self.notes)
+        return other
+
     def generate(self, prompt: str, seed: int, steps: int | None = None) -> tuple[np.ndarray, float]:
         """One sample as [frames, H, W, C] and its seconds (see :func:`tap.generate.run_pipeline`)."""
         s = self.settings
@@ -220,6 +231,7 @@ class Bench:
     def methods(self) -> list[Method]:
         s = self.settings
         methods = tap_methods(list(s.intervals), s.refresh)
+        self.notes.append(f"{s.steps} steps: tap-default's full steps without an interval: {build_schedule(TAPConfig()).describe(s.steps)}.")
         if not s.peers:
             return methods
         tracker = TimestepTracker(self.transformer, self.adapter)
@@ -287,7 +299,7 @@ class Bench:
         s = self.settings
         self.generate(*self.samples[0], steps=2)  # warm-up
         methods = [FULL, *(self.methods() if methods is None else methods)]
-        records = {m: Record(m.name, m.setting, m.family) for m in methods}
+        records = {m: Record(m.name, m.setting, m.family, steps=s.steps) for m in methods}
         times: dict[Method, list[float]] = {m: [] for m in methods}
         references, evaluations = {}, {}
         full_flops, full_peak = self.profile(FULL)
@@ -344,7 +356,7 @@ def bench_command(args) -> int:
 
     from tap.report import benchmarks_page, markdown_table, pareto_plot, write_json
 
-    given = dict(model=args.model, steps=args.steps, device=args.device, dtype=args.dtype, repeats=args.repeats,
+    given = dict(model=args.model, steps=args.steps[0] if args.steps else None, device=args.device, dtype=args.dtype, repeats=args.repeats,
                  frames=args.frames, height=args.height, width=args.width)
     overrides = {k: v for k, v in given.items() if v is not None}
     if args.prompts:
@@ -359,22 +371,31 @@ def bench_command(args) -> int:
     out = Path(args.out)
     for path in (out / "bench.md", Path(args.json) if args.json else out / "bench.json", *([Path(args.doc)] if args.doc else [])):
         check_writable(path)  # before the model loads
-    bench = Bench(settings)
-    records = bench.run()
-    meta = {"settings": attrs.asdict(settings), "torch": torch.__version__, "threads": torch.get_num_threads(), "device": device_name(settings.device),
-            "notes": bench.notes, "command": "tap " + " ".join(args.argv)}
+    step_counts = list(dict.fromkeys(args.steps or [settings.steps]))
+    for steps in step_counts:
+        attrs.evolve(settings, steps=steps)  # refuses a bad step count before the model loads
+    loaded = Bench(settings)
+    records, notes, plots = [], [], []
+    for steps in step_counts:
+        bench = loaded.with_steps(steps)
+        records += bench.run()
+        notes += [note for note in bench.notes if note not in notes]
+        plots.append(out / ("pareto.png" if len(step_counts) == 1 else f"pareto-{steps}.png"))
+        pareto_plot([r for r in records if r.steps == steps], plots[-1],
+                    f"{settings.model}, {steps} steps, {settings.device} {settings.dtype}")
+    meta = {"settings": {**attrs.asdict(settings), "steps": step_counts if len(step_counts) > 1 else settings.steps},
+            "torch": torch.__version__, "threads": torch.get_num_threads(), "device": device_name(settings.device),
+            "notes": notes, "command": "tap " + " ".join(args.argv)}
     write_json(records, Path(args.json) if args.json else out / "bench.json", meta)
     table = markdown_table(records)
-    (out / "bench.md").write_text(table + "".join(f"\n{note}\n" for note in bench.notes))
-    pareto_plot(records, out / "pareto.png", f"{settings.model}, {settings.steps} steps, {settings.device} {settings.dtype}")
+    (out / "bench.md").write_text(table + "".join(f"\n{note}\n" for note in notes))
     if args.doc:
         doc = Path(args.doc)
-        plot = os.path.relpath(out / "pareto.png", doc.parent)
-        doc.write_text(benchmarks_page(records, meta, plot))
+        doc.write_text(benchmarks_page(records, meta, [os.path.relpath(plot, doc.parent) for plot in plots]))
     print(table)
-    for note in bench.notes:
+    for note in notes:
         print(note)
-    print(f"wrote {args.json or out / 'bench.json'}, {out / 'bench.md'}, {out / 'pareto.png'}")
+    print(f"wrote {args.json or out / 'bench.json'}, {out / 'bench.md'}, {', '.join(map(str, plots))}")
     return 0
 
 
@@ -382,7 +403,7 @@ def add_bench_command(commands) -> None:
     parser = commands.add_parser("bench", help="tap against diffusers' cache hooks and cache-dit, side by side")
     parser.add_argument("--model", default=None, help="'demo' (default), a Hugging Face id or a local pipeline folder")
     parser.add_argument("--quick", action="store_true", help="fewer samples and settings (a few minutes on a CPU)")
-    parser.add_argument("--steps", type=int, default=None)
+    parser.add_argument("--steps", type=int, nargs="+", default=None, help="step counts to measure, each in turn (default 50)")
     parser.add_argument("--prompts", nargs="+", default=None)
     parser.add_argument("--seeds", nargs="+", type=int, default=None)
     parser.add_argument("--repeats", type=int, default=None, help="timing rounds (median is reported)")

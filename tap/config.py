@@ -107,8 +107,10 @@ def _candidate(data) -> Candidate:
 class TAPConfig:
     """How tap accelerates one transformer.
 
-    Full steps: the first ``warmup`` steps, then every ``interval``-th, then the last
-    ``final_full`` steps (when the step count is known), as decided by ``schedule``. Candidates:
+    Full steps, as decided by ``schedule``: the first ``warmup`` steps, then every ``interval``-th,
+    then the last ``final_full`` steps (when the step count is known). With ``interval=None`` (the
+    default) the interval follows the step count: the widest grid that holds ``full_steps`` full
+    steps; runs too short for it, or whose step count tap cannot read, are computed in full. Candidates:
     ``predictor`` at each of ``orders`` and ``horizons`` (or an explicit ``candidates`` tuple,
     third-party predictors included). Each predicted step scores them with ``distance`` between
     the ``probe`` feature and its prediction, and ``selector`` picks per token. With
@@ -118,7 +120,8 @@ class TAPConfig:
     for the whole batch.
     """
 
-    interval: int = attrs.field(default=6, validator=_at_least(1))
+    interval: int | None = attrs.field(default=None, validator=attrs.validators.optional(_at_least(1)))
+    full_steps: int = attrs.field(default=9, validator=_at_least(2))
     warmup: int = attrs.field(default=1, validator=_at_least(1))
     final_full: int = attrs.field(default=0, validator=_at_least(0))
     schedule: str = attrs.field(default="fixed", validator=_registered("schedule"))
@@ -265,8 +268,8 @@ PRESETS: dict[str, dict[str, Any]] = {
     "fora": dict(predictor="reuse", orders=(0,), selector="fixed"),
     # TaylorSeer-style: the finite-difference order-2 forecast everywhere.
     "taylorseer": dict(predictor="taylorseer", orders=(2,), selector="fixed"),
-    # The paper's full-step interval per model (50 steps), otherwise the default.
-    "flux-dev": dict(interval=8),
-    "qwen-image": dict(interval=4),
-    "hunyuan-video": dict(interval=6),
+    # The paper's full steps per model, as budgets: at 50 steps its intervals 8, 4 and 6.
+    "flux-dev": dict(full_steps=7),
+    "qwen-image": dict(full_steps=13),
+    "hunyuan-video": dict(full_steps=9),
 }

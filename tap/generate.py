@@ -217,7 +217,8 @@ def generate_and_report(args: argparse.Namespace, config: TAPConfig, world: int 
         run(2, label="warm-up")
 
         summary = {"model": args.model, "prompt": args.prompt, "steps": args.steps, "seed": args.seed,
-                   "device": args.device, "dtype": args.dtype, "preset": args.preset, "interval": config.interval}
+                   "device": args.device, "dtype": args.dtype, "preset": args.preset, "interval": config.interval,
+                   "full_step_rule": build_schedule(config).describe(args.steps)}
         full = None
         if not args.no_compare:
             full, summary["full_seconds"] = run(args.steps, label="full compute")
@@ -229,7 +230,8 @@ def generate_and_report(args: argparse.Namespace, config: TAPConfig, world: int 
     if not report:
         return 0
     summary.update(context_parallel=world, frames=len(accelerated), full_steps=stats.full_steps, predicted_steps=stats.predicted_steps,
-                   blocks_avoided=round(stats.blocks_avoided, 4), cache_bytes=stats.cache_bytes, fallbacks=stats.fallbacks)
+                   blocks_avoided=round(stats.blocks_avoided, 4), cache_bytes=stats.cache_bytes, fallbacks=stats.fallbacks,
+                   left_alone=stats.left_alone)
 
     kind = "video" if len(accelerated) > 1 else "image"
     out = output_path(args.out, video=kind == "video")
@@ -250,6 +252,9 @@ def generate_and_report(args: argparse.Namespace, config: TAPConfig, world: int 
             lines = [f"full compute: {summary['full_seconds']:.2f} s", *lines,
                      f"speedup:      {summary['speedup']:.2f}x", f"PSNR:         {summary['psnr']:.2f} dB",
                      f"SSIM:         {summary['ssim']:.4f}"]
+        lines.append(f"full steps:   {summary['full_step_rule']}")
+        if stats.left_alone is not None:
+            lines.append(f"left alone:   {stats.left_alone}")
         if world > 1:
             lines.append(f"ranks:        {world} (context parallelism)")
         if stats.fallbacks:
@@ -270,7 +275,8 @@ def add_generate_command(commands) -> None:
     parser.add_argument("--model", default=DEMO_MODEL, help="'demo' (bundled), a Hugging Face id or a local pipeline folder")
     parser.add_argument("--prompt", default="A")
     parser.add_argument("--steps", type=int, default=50)
-    parser.add_argument("--interval", type=int, default=None, help="full step every N steps (preset's value if omitted)")
+    parser.add_argument("--interval", type=int, default=None,
+                        help="a full step every N steps (if omitted, the preset's rule: by default at least 9 full steps per run)")
     parser.add_argument("--warmup", type=int, default=None, help="full steps at the start (preset's value if omitted)")
     parser.add_argument("--preset", default="default", help=f"one of {', '.join(sorted(PRESETS))}, or a preset file from tap tune")
     parser.add_argument("--guidance-scale", type=float, default=None, help="the pipeline's default if omitted")

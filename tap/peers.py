@@ -38,8 +38,9 @@ def tap_method(name: str, setting: str, config: TAPConfig) -> Method:
 
 
 def tap_methods(intervals: list[int], refresh: tuple[float, ...]) -> list[Method]:
-    """tap's presets on the fixed grid, and the default with probe-driven refresh instead."""
-    presets = [
+    """tap's default, its presets on fixed grids, and the default with probe-driven refresh instead."""
+    default = TAPConfig()
+    presets = [tap_method("tap-default", f"full_steps={default.full_steps}", default)] + [
         tap_method(name, f"interval={n}", TAPConfig.preset(preset, interval=n))
         for name, preset in TAP_PRESETS.items()
         for n in intervals

@@ -18,18 +18,20 @@ def _fmt(value, spec: str) -> str:
 
 
 def markdown_table(records) -> str:
-    """One row per method and setting, fastest first within a method."""
+    """One row per method and setting, in the order measured; a steps column when several step counts were run."""
+    several = len({r.steps for r in records}) > 1
+    steps = (lambda r: f"| {r.steps} ") if several else (lambda r: "")
     lines = [
-        "| method | setting | full steps | speedup | block evals | FLOPs | PSNR (dB) | SSIM | cache (MiB) |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
+        ("| steps " if several else "") + "| method | setting | full steps | speedup | block evals | FLOPs | PSNR (dB) | SSIM | cache (MiB) |",
+        ("|---:" if several else "") + "|---|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in records:
         if r.error:
-            lines.append(f"| {r.method} | {r.setting} | | error: {r.error} | | | | | |")
+            lines.append(f"{steps(r)}| {r.method} | {r.setting} | | error: {r.error} | | | | | |")
             continue
         mib = None if r.cache_bytes is None else r.cache_bytes / 2**20
         lines.append(
-            f"| {r.method} | {r.setting} | {_fmt(r.full_steps, '.1f')} | {_fmt(r.speedup, '.2f')}x | {_fmt(r.compute_ratio, '.3f')} | "
+            f"{steps(r)}| {r.method} | {r.setting} | {_fmt(r.full_steps, '.1f')} | {_fmt(r.speedup, '.2f')}x | {_fmt(r.compute_ratio, '.3f')} | "
             f"{_fmt(r.flops_ratio, '.3f')} | {_fmt(r.psnr, '.2f')} | {_fmt(r.ssim, '.4f')} | {_fmt(mib, '.2f')} |"
         )
     return "\n".join(lines) + "\n"
@@ -61,7 +63,14 @@ def pareto_plot(records, path: Path, title: str) -> None:
     plt.close(figure)
 
 
-def benchmarks_page(records, meta: dict, plot: str) -> str:
+def steps_text(steps) -> str:
+    """A step count, or several as '8, 20 and 50'."""
+    if isinstance(steps, int):
+        return str(steps)
+    return ", ".join(map(str, steps[:-1])) + f" and {steps[-1]}"
+
+
+def benchmarks_page(records, meta: dict, plots: list[str]) -> str:
     """A Markdown page with the exact command, the settings, the table, the plot and the notes."""
     settings = meta["settings"]
     sizes = ", ".join(f"{settings[k]} {k}" for k in ("frames", "height", "width") if settings.get(k) is not None)
@@ -72,7 +81,7 @@ def benchmarks_page(records, meta: dict, plot: str) -> str:
         "",
         f"Command: `{meta['command']}`",
         "",
-        f"Model `{settings['model']}`, {settings['steps']} steps{', ' + sizes if sizes else ''}, prompts {list(settings['prompts'])}, seeds "
+        f"Model `{settings['model']}`, {steps_text(settings['steps'])} steps{', ' + sizes if sizes else ''}, prompts {list(settings['prompts'])}, seeds "
         f"{list(settings['seeds'])}, {meta.get('device', settings['device'])} {settings['dtype']}, {meta['threads']} torch threads, "
         f"torch {meta['torch']}, median of {settings['repeats']} timing round(s).",
         "",
@@ -82,7 +91,7 @@ def benchmarks_page(records, meta: dict, plot: str) -> str:
         "(mean over frames and samples); tensor memory held by the method's cache.",
         "",
         markdown_table(records),
-        f"![PSNR against speedup]({plot})",
+        *(f"![PSNR against speedup]({plot})" for plot in plots),
         "",
         *(f"- {note}" for note in meta["notes"]),
         "",

@@ -175,6 +175,10 @@ class Runtime:
         state.skipping = False
         state.pending = state.block_residuals = None
         state.full_reason = self.adapter.full_compute_reason(args, kwargs)
+        if new_generation:
+            count = self.clock.num_steps(context)
+            with self.guards.schedule:
+                state.left_alone = self.schedule.left_alone(None if count is None else count - state.first_step)
         state.per_block = self.sums_blocks and self.adapter.sums_block_residuals(args, kwargs)
         state.counters.steps += 1
         return new_generation
@@ -225,6 +229,12 @@ class Runtime:
         state = self.states.get_state()
         if state.full_reason is not None:  # run every block, and keep the step out of the forecast's history
             self._say_once(state.full_reason + "; such steps run every block")
+            state.counters.full_steps += 1
+            state.counters.blocks_run += len(self.blocks)
+            return call()
+        if state.left_alone is not None:  # the schedule computes this whole run: nothing to cache or forecast
+            self._say_once(state.left_alone)
+            state.counters.left_alone = state.left_alone
             state.counters.full_steps += 1
             state.counters.blocks_run += len(self.blocks)
             return call()

@@ -69,6 +69,17 @@ class Schedule(abc.ABC):
     def is_full(self, view: StepView) -> bool:
         """True when this step must run the whole block stack."""
 
+    def left_alone(self, run_steps: int | None) -> str | None:
+        """Why every step of a run of ``run_steps`` steps (None: unknown) is computed in full, or None.
+
+        A run left alone keeps nothing for the forecast, and tap says the reason once.
+        """
+        return None
+
+    def describe(self, run_steps: int | None) -> str:
+        """The rule that places the full steps of a run of ``run_steps`` steps, in a few words, for reports."""
+        return f"the {self.name!r} schedule"
+
     def planned_full_steps(self, num_steps: int) -> list[int] | None:
         """The steps this schedule runs in full over ``num_steps``, or None if it decides from the probe.
 

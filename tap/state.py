@@ -23,6 +23,7 @@ class Counters:
     candidate_tokens: torch.Tensor | None = None  # [len(family)] tokens that used each candidate
     cache_bytes: int = 0  # the most the cache held
     fallbacks: int = 0  # predicted steps computed in full because the prediction was not finite
+    left_alone: str | None = None  # why the schedule computed this whole generation in full, if it did
 
 
 class GenerationState(BaseState):
@@ -55,6 +56,7 @@ class GenerationState(BaseState):
         self.block_residuals: torch.Tensor | None = None  # the summed block residuals of that step (residual_per_block)
         self.skipping = False
         self.full_reason: str | None = None  # why this call must run every block (see Adapter.full_compute_reason)
+        self.left_alone: str | None = None  # why the schedule computes this whole generation (see Schedule.left_alone)
         self.per_block = False  # whether this call sums block residuals (see Adapter.block_image)
 
     def push(self, step: int, h: torch.Tensor | None, r: torch.Tensor, keep: int) -> None:

@@ -231,10 +231,15 @@ class _Signals:
 
 def check_schedule(schedule: Schedule, num_steps: int = 50) -> None:
     """Assert that ``is_full`` answers a bool at every step, with the step count known and unknown,
-    and that ``planned_full_steps`` lists what a generation runs in full (None if it uses the probe)."""
+    that ``planned_full_steps`` lists what a generation runs in full (None if it uses the probe, every
+    step if the schedule leaves the run alone), and that ``left_alone`` and ``describe`` answer text."""
     assert isinstance(schedule, Schedule), f"{schedule!r} is not a tap.Schedule"
     runs = {}
     for known in (num_steps, None):
+        with failing_as_assertion(schedule.name, f"left_alone({known}) and describe({known})"):
+            reason, rule = schedule.left_alone(known), schedule.describe(known)
+        assert reason is None or isinstance(reason, str), f"{schedule.name}: left_alone({known}) returned {reason!r}, not a str or None"
+        assert isinstance(rule, str), f"{schedule.name}: describe({known}) returned {rule!r}, not a str"
         full: list[int] = []
         for step in range(num_steps):
             last = full[-1] if full else None
@@ -251,3 +256,5 @@ def check_schedule(schedule: Schedule, num_steps: int = 50) -> None:
         assert planned is None, f"{schedule.name}: uses the probe, so planned_full_steps must be None, got {planned!r}"
     else:
         assert planned == runs[num_steps], f"{schedule.name}: planned_full_steps({num_steps}) = {planned}, but it ran {runs[num_steps]}"
+    if schedule.left_alone(num_steps) is not None:
+        assert planned in (None, list(range(num_steps))), f"{schedule.name}: leaves {num_steps} steps alone but plans {planned}"

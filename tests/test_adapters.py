@@ -27,6 +27,7 @@ from diffusers import (
 )
 
 import tap
+from tap.runtime import build_schedule
 from conftest import sample_loop
 from tap_plugins.adapters.generic import make_adapter
 
@@ -392,5 +393,7 @@ def test_docs_examples_run():
 
 
 @pytest.mark.parametrize("preset, interval", [("flux-dev", 8), ("qwen-image", 4), ("hunyuan-video", 6)])
-def test_model_presets_use_the_papers_intervals(preset, interval):
-    assert tap.TAPConfig.preset(preset) == tap.TAPConfig.preset("default").replace(interval=interval)
+def test_model_presets_keep_the_papers_interval_and_full_steps_at_50_steps(preset, interval):
+    planned = build_schedule(tap.TAPConfig.preset(preset)).planned_full_steps(50)
+    assert len(planned) == len(range(0, 50, interval))
+    assert {b - a for a, b in zip(planned[1:], planned[2:])} == {interval}

@@ -26,7 +26,8 @@ def test_generate_json_summary_and_comparison_image(tmp_path):
     for key in ("speedup", "psnr", "ssim", "full_seconds", "tap_seconds"):
         assert isinstance(summary[key], float), key
     assert summary["full_steps"] == 3 and summary["predicted_steps"] == 5  # steps 0, 3, 6 run in full
-    assert summary["fallbacks"] == 0 and summary["context_parallel"] == 1
+    assert summary["fallbacks"] == 0 and summary["context_parallel"] == 1 and summary["left_alone"] is None
+    assert summary["full_step_rule"] == "a full step every 3 steps (interval=3)"
     assert 0 < summary["ssim"] <= 1
     width, height = Image.open(out).size
     assert width > 2 * height  # three panels side by side
@@ -37,6 +38,8 @@ def test_generate_no_compare_writes_the_tap_image_only(tmp_path):
     result = run_tap("generate", "--steps", "6", "--no-compare", "--out", str(out))
     assert result.returncode == 0, result.stderr
     assert "speedup" not in result.stdout and "tap:" in result.stdout
+    assert "full steps:   every step computed (left alone)" in result.stdout  # the default leaves a 6-step run alone
+    assert "left alone:   a run of 6 steps is too short" in result.stdout
     assert np.asarray(Image.open(out)).shape == (64, 64)
 
 

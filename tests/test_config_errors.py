@@ -99,7 +99,7 @@ def write_preset(tmp_path, document) -> str:
         ({"config": {"horizons": [0, -1, 0]}}, r"horizons=\(0, -1, 0\) names a value twice"),
         ([1, 2], "is not a tap preset file"),
         ({"config": None}, "a preset's config must be an object of TAPConfig fields, got None"),
-        ({"config": {"interval": None}}, "interval must be an int >= 1, got None"),
+        ({"config": {"interval": "6"}}, "interval must be an int >= 1, got '6'"),
         ({"config": {"orders": None}}, "orders must be a non-empty tuple of ints, got None"),
         ({"config": {"orders": "12"}}, "orders must be a non-empty tuple of ints, got '12'"),
         ({"config": {"intervl": 3}}, r"unknown TAPConfig fields \['intervl'\]"),

@@ -194,12 +194,13 @@ def glyph_sample_loop(model, glyph: str, outputs: list | None = None, steps: int
     scheduler = FlowMatchEulerDiscreteScheduler(shift=SHIFT)
     scheduler.set_timesteps(steps)
     latents = cond["latents"]
-    for t in scheduler.timesteps:
-        velocity = model(
-            hidden_states=torch.cat([latents, latents]), encoder_hidden_states=cond["encoder_hidden_states"],
-            encoder_hidden_states_mask=cond["encoder_hidden_states_mask"], timestep=(t / 1000).expand(2),
-            img_shapes=[(1, GRID, GRID)] * 2, return_dict=False,
-        )[0]
+    for index, t in enumerate(scheduler.timesteps):
+        with model.cache_context("cfg", step_index=index, num_inference_steps=steps):  # where the loop is, for tap's clock
+            velocity = model(
+                hidden_states=torch.cat([latents, latents]), encoder_hidden_states=cond["encoder_hidden_states"],
+                encoder_hidden_states_mask=cond["encoder_hidden_states_mask"], timestep=(t / 1000).expand(2),
+                img_shapes=[(1, GRID, GRID)] * 2, return_dict=False,
+            )[0]
         uncond, conditional = velocity.chunk(2)
         output = uncond + GUIDANCE * (conditional - uncond)
         if outputs is not None:

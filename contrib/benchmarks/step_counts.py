@@ -1,12 +1,15 @@
-"""Quality against the step count: today's default, and K full steps placed uniformly in the step index or in sigma.
+"""Quality against the step count: tap's default, the former default (interval 6), and K full steps placed several ways.
 
-    python contrib/benchmarks/step_counts.py [--steps 8 12 20 28 50 100] [--shifts 3 1] [--budgets 6 8 10]
+    python contrib/benchmarks/step_counts.py [--steps 8 12 20 28 50 100] [--shifts 3 1] [--budgets 6 8 10] [--seeds 0]
+        [--placements index span sigma grid centered]
 
-The demo pipeline, prompts A, g and 7 at seed 0, its scheduler at each shift. For each step
-count: tap's default (a full step every 6), and for each budget K a listed schedule with K full
-steps at round(i * n / K) ("index"), at round(i * (n - 1) / (K - 1)), the last step included
-("span"), or at the steps whose sigma is nearest to K values evenly spaced from the first sigma
-down to 0 ("sigma": equal sigma gaps between full steps).
+The demo pipeline, prompts A, g and 7 at each seed, its scheduler at each shift. For each step
+count: tap's default (at least 9 full steps on a grid that ends half an interval early, runs of
+16 steps or fewer left alone), the former default (a full step every 6), and for each budget K a
+listed schedule with K full steps at round(i * n / K) ("index"), at round(i * (n - 1) / (K - 1)),
+the last step included ("span"), at the steps whose sigma is nearest to K values evenly spaced
+from the first sigma down to 0 ("sigma": equal sigma gaps), every (n - 1) // (K - 1) steps from
+step 0 ("grid"), or that grid moved to end half an interval before the last step ("centered").
 Mean PSNR of the images against full compute. Prints a Markdown table.
 """
 
@@ -30,6 +33,17 @@ def index_placement(steps: int, budget: int) -> list[int]:
     return sorted({round(i * steps / budget) for i in range(budget)})
 
 
+def grid_interval(steps: int, budget: int) -> int:
+    """The widest interval whose grid from step 0 still holds ``budget`` full steps: (n - 1) // (K - 1), at least 1."""
+    return max(1, (steps - 1) // (budget - 1))
+
+
+def centered_placement(steps: int, budget: int) -> list[int]:
+    """Step 0, then the grid of :func:`grid_interval` moved to end half an interval before the last step."""
+    interval = grid_interval(steps, budget)
+    return sorted({0, *range(steps - 1 - interval // 2, 0, -interval)})
+
+
 def span_placement(steps: int, budget: int) -> list[int]:
     """K full steps evenly over the whole run, the first and the last step included."""
     return sorted({round(i * (steps - 1) / (budget - 1)) for i in range(budget)})
@@ -46,7 +60,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, nargs="+", default=[8, 12, 20, 28, 50, 100])
     parser.add_argument("--shifts", type=float, nargs="+", default=[3.0, 1.0])
     parser.add_argument("--budgets", type=int, nargs="+", default=[6, 8, 10])
-    parser.add_argument("--placements", nargs="+", default=["index", "span", "sigma"], choices=["index", "span", "sigma"])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0])
+    parser.add_argument("--placements", nargs="*", default=["index", "span", "sigma"], choices=["index", "span", "sigma", "grid", "centered"])
     args = parser.parse_args()
     logging.disable(logging.WARNING)
     pipe = load_demo_pipeline()
@@ -54,7 +69,8 @@ def main() -> None:
     config = pipe.scheduler.config
 
     def images(steps: int):
-        return [pipe(p, num_inference_steps=steps, generator=torch.Generator().manual_seed(0), output_type="np").images[0] for p in PROMPTS]
+        return [pipe(p, num_inference_steps=steps, generator=torch.Generator().manual_seed(seed), output_type="np").images[0]
+                for p in PROMPTS for seed in args.seeds]
 
     print("| shift | steps | rule | full steps | PSNR (dB) |\n|---|---|---|---|---|")
     for shift in args.shifts:
@@ -63,16 +79,18 @@ def main() -> None:
             reference = images(steps)
             pipe.scheduler.set_timesteps(steps)
             sigmas = pipe.scheduler.sigmas[:steps]
-            rules = [("default (interval 6)", tap.TAPConfig())]
+            rules = [("default", tap.TAPConfig()), ("interval 6 (the former default)", tap.TAPConfig(interval=6))]
             for budget in args.budgets:
                 if budget >= steps:
                     continue
                 placements = {"index": index_placement(steps, budget), "span": span_placement(steps, budget),
-                              "sigma": sigma_placement(sigmas, budget)}
+                              "sigma": sigma_placement(sigmas, budget), "centered": centered_placement(steps, budget)}
                 for name, placed in placements.items():
                     if name not in args.placements:
                         continue
                     rules.append((f"{name}, K={budget}", tap.TAPConfig(schedule="listed", schedule_options={"steps": placed})))
+                if "grid" in args.placements:
+                    rules.append((f"grid, K={budget}: every {grid_interval(steps, budget)}", tap.TAPConfig(interval=grid_interval(steps, budget))))
             for name, rule in rules:
                 with tap.accelerate(pipe, rule) as handle:
                     ours = images(steps)
