@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from typing import Callable
 
 import attrs
@@ -117,16 +118,31 @@ class Registry:
         ]
 
 
+def _keyword_parameters(cls: type) -> tuple[list[str], bool]:
+    """The names ``cls(...)`` accepts by keyword, and whether it also takes any other (``**kwargs``,
+    or a signature that cannot be read)."""
+    try:
+        parameters = inspect.signature(cls).parameters.values()
+    except (TypeError, ValueError):
+        return [], True
+    names = [p.name for p in parameters if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+    return names, any(p.kind is p.VAR_KEYWORD for p in parameters)
+
+
 def instantiate(kind: str, cls: type, name: str, params: dict, build: Callable[[], object] | None = None):
     """``cls(**params)`` (or ``build()``), turning any error into a ConfigError that names the plugin,
-    the parameters and the accepted ones."""
+    the parameters and the accepted ones; a parameter the class does not take is called unknown."""
     try:
         return build() if build is not None else cls(**params)
     except TAPError:
         raise
-    except Exception as error:  # attrs validators raise TypeError/ValueError whose extra args are internals
-        reason = error.args[0] if error.args and isinstance(error.args[0], str) else str(error)
-        accepted = [f.name for f in attrs.fields(cls) if f.init] if attrs.has(cls) else []
+    except Exception as error:  # Python's and attrs' messages name internals (``Taylor.__init__()``, extra args)
+        accepted, open_ended = _keyword_parameters(cls)
+        unknown = [] if open_ended or not isinstance(error, TypeError) else [p for p in params if p not in accepted]
+        if unknown:
+            reason = f"unknown parameter{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))}"
+        else:
+            reason = error.args[0] if error.args and isinstance(error.args[0], str) else str(error)
         raise ConfigError(f"{kind} {name!r} rejects parameters {params!r}: {reason}; accepted: {accepted or 'none'}") from None
 
 

@@ -27,7 +27,7 @@ from tap import Candidate, ConfigError, TAPConfig
         (dict(adapter=3), "adapter=3: adapter names are strings"),
         (dict(interval=True), "interval must be an int >= 1, got True"),
         (dict(predictor_options={"scale": 0}, predictor="hermite"), r"predictor_options: predictor 'hermite' rejects parameters .*'scale' must be > 0.0: 0.0; accepted: \['order', 'scale'\]"),
-        (dict(predictor_options={"degree": 2}), r"predictor 'taylor' rejects parameters .*unexpected keyword argument 'degree'; accepted: \['order'\]"),
+        (dict(predictor_options={"degree": 2}), r"predictor 'taylor' rejects parameters .*unknown parameter 'degree'; accepted: \['order'\]"),
         (dict(schedule="probe-refresh", schedule_options={"threshold": -1}), "schedule_options: schedule 'probe-refresh' rejects parameters {'threshold': -1}: 'threshold' must be > 0.0: -1.0; accepted: .*'threshold'"),
         (dict(schedule="listed", schedule_options={"steps": []}), r"schedule_options: listed schedule: steps must be a non-empty list of step indices >= 0, got \(\)"),
         (dict(schedule="listed", schedule_options={"steps": "3"}), "listed schedule: steps must be a non-empty list"),

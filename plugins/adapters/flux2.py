@@ -16,8 +16,6 @@ first block's attention shift and scale to its ``norm1(x)``. Out of scope: the r
 KV cache (its "extract" call has another shape, so tap starts counting at the next call).
 """
 
-from diffusers.models.transformers.transformer_flux2 import Flux2Modulation
-
 from tap import Adapter
 from tap.adapter import argument
 
@@ -54,5 +52,7 @@ class Flux2Adapter(Adapter):
         return hidden_states
 
     def modulated_input(self, block, args, kwargs):
+        from diffusers.models.transformers.transformer_flux2 import Flux2Modulation  # here: listing adapters needs no diffusers
+
         (shift, scale, _), _ = Flux2Modulation.split(argument(args, kwargs, "temb_mod_img", 2), 2)
         return (1 + scale) * block.norm1(self.stack_input(args, kwargs)) + shift
