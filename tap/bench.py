@@ -1,22 +1,26 @@
 """``tap bench``: tap and its peers on one model, in one process, side by side.
 
-Protocol: one warm-up generation; full-compute references for every (prompt, seed); then
-``repeats`` rounds in which every method (full compute included) generates every sample, in an
-order rotated each round; speed is the median round time against full compute's. Quality is
-PSNR/SSIM against the full-compute image (or video: the mean over its frames) of the same seed.
-Block evaluations are counted with forward hooks and FLOPs with ``torch.utils.flop_counter`` on
-one sample.
+Protocol: one warm-up generation (full length, untimed); then ``repeats`` interleaved rounds in which every method (full
+compute first, its images the references) generates every sample, in an order rotated each round;
+speed is the median round time against full compute's, and every round's seconds are kept. A
+speed-up above 1.1 / (block-evaluation ratio) is more than skipping blocks can give: it is
+flagged as timing noise. Quality is PSNR/SSIM (first round) against the full-compute image (or
+video: the mean over its frames) of the same seed. Block evaluations are counted with forward
+hooks; FLOPs (``torch.utils.flop_counter``) and cache memory in one more, untimed, generation of
+one sample (``profile``). Generations run without autograd, and the process's grad mode is left
+as it was.
 """
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import copy
 import functools
 import os
 import platform
 import statistics
-from typing import Callable
+from pathlib import Path
 
 import attrs
 import numpy as np
@@ -32,16 +36,26 @@ from tap.generate import DTYPES, add_video_options, call_options, check_sizes, c
 from tap.metrics import PSNR_CAP, psnr, ssim
 from tap.runtime import build_schedule
 from tap.peers import (
+    CACHE_DIT_VARIANTS,
+    METHOD_NAMES,
+    PEER_PACKAGES,
     Method,
     TimestepTracker,
     cache_dit_available,
     cache_dit_methods,
     calibrate_magcache,
     diffusers_methods,
+    peer_output,
     tap_methods,
 )
+from tap.report import NOISE_MARGIN
 
 FULL = Method("full", "-", "reference", lambda pipe: contextlib.nullcontext())
+QUICK_METHODS = ("tap-default", "tap-fora", "diffusers-taylorseer-lite", "diffusers-fbcache", "diffusers-seacache",
+                 "cache-dit-dbcache", "cache-dit-dbcache-taylorseer")
+QUICK_HELP = ("under 5 minutes on 2 CPU cores for the demo model at one step count, cache-dit included: one prompt and seed, "
+              "3 timing rounds, tap-default and tap-fora against diffusers' TaylorSeer-lite and FBCache (and SeaCache on a video "
+              "pipeline) and cache-dit's DBCache with and without TaylorSeer, one setting each; no FLOPs or cache memory")
 
 
 @attrs.frozen
@@ -67,6 +81,8 @@ class BenchSettings:
     frames: int | None = None  # None: the pipeline's default (video pipelines)
     height: int | None = None
     width: int | None = None
+    methods: tuple[str, ...] | None = None  # the methods to run, by name (None: every one above); full compute always runs
+    profile: bool = True  # FLOPs and cache memory, in one more untimed generation per method
 
     def __attrs_post_init__(self):
         """Refuse bad settings before any model loads."""
@@ -75,15 +91,23 @@ class BenchSettings:
                 raise tap.ConfigError(f"--{name} must be >= 1, got {getattr(self, name)}")
         if not self.prompts or not self.seeds:
             raise tap.ConfigError("give at least one prompt and one seed")
+        unknown = [name for name in self.methods or () if name not in METHOD_NAMES]
+        if unknown:
+            raise tap.ConfigError(f"--methods: unknown method {unknown[0]!r} (known: {', '.join(METHOD_NAMES)})")
         check_sizes(frames=self.frames, height=self.height, width=self.width)
         tap_methods(list(self.intervals), self.refresh)  # builds, so validates, every tap configuration
 
     @classmethod
     def quick(cls, **overrides) -> BenchSettings:
-        """Fewer samples and settings: a few minutes on 2 CPU cores, still tap and two diffusers hooks."""
-        base = dict(prompts=("A", "g"), seeds=(0,), repeats=1, intervals=(4, 6, 8), refresh=(0.1,), fbcache=(0.1, 0.3),
-                    magcache=(0.06, 0.24), pab=(), fastercache=(), cache_dit=(0.1, 0.3), seacache=(0.25, 1.0))
+        """The bench in minutes: one sample, one setting per method, the QUICK_METHODS only, and no
+        profiling generation; still three interleaved timing rounds (see QUICK_HELP)."""
+        base = dict(prompts=("A",), seeds=(0,), repeats=3, intervals=(6,), refresh=(), fbcache=(0.2,), magcache=(), pab=(),
+                    fastercache=(), cache_dit=(0.2,), seacache=(0.25, 1.0), methods=QUICK_METHODS, profile=False)
         return cls(**{**base, **overrides})
+
+    def wants(self, name: str) -> bool:
+        """Whether the method called ``name`` is to run."""
+        return self.methods is None or name in self.methods
 
 
 @attrs.define
@@ -103,6 +127,13 @@ class Record:
     full_steps: float | None = None  # mean full steps per generation (every block ran)
     error: str | None = None
     steps: int | None = None  # the generation's step count
+    round_seconds: list[float] = attrs.Factory(list)  # every timing round's seconds, in round order
+
+    @property
+    def speedup_noise(self) -> bool:
+        """Whether the speed-up is above NOISE_MARGIN / compute_ratio: faster than skipping blocks can
+        make it, so the timing was disturbed (the machine's other work, a cold first round)."""
+        return self.speedup is not None and self.compute_ratio is not None and self.speedup * self.compute_ratio > NOISE_MARGIN
 
 
 @attrs.frozen
@@ -200,12 +231,18 @@ def quality(references: dict, images: dict) -> tuple[float, float]:
 
 
 class Bench:
-    """Runs :class:`BenchSettings` and returns one :class:`Record` per method and setting."""
+    """Runs :class:`BenchSettings` and returns one :class:`Record` per method and setting.
 
-    def __init__(self, settings: BenchSettings, progress: bool = True) -> None:
+    ``peer_log``: a file that receives what the peers (diffusers' hooks, cache-dit) print or log
+    while they run, so it stays out of the bench's own output (None: left where it goes).
+    """
+
+    def __init__(self, settings: BenchSettings, progress: bool = True, peer_log: Path | None = None) -> None:
         self.settings = settings
         self.progress = progress
-        torch.set_grad_enabled(False)
+        self.peer_log = peer_log
+        if peer_log is not None:
+            peer_log.write_text("")  # this bench's peers only; every step count appends
         self.pipe = load_pipeline(settings.model, settings.device, DTYPES[settings.dtype])
         self.call_options = call_options(self.pipe, num_frames=settings.frames, height=settings.height, width=settings.width)
         self.transformer = find_transformer(self.pipe)
@@ -224,28 +261,41 @@ class Bench:
         return other
 
     def generate(self, prompt: str, seed: int, steps: int | None = None) -> tuple[np.ndarray, float]:
-        """One sample as [frames, H, W, C] and its seconds (see :func:`tap.generate.run_pipeline`)."""
+        """One sample as [frames, H, W, C] and its seconds (see :func:`tap.generate.run_pipeline`), without
+        autograd: scoped here, so the caller's grad mode is never changed."""
         s = self.settings
-        return run_pipeline(self.pipe, prompt, steps or s.steps, seed, s.device, "", quiet=True, **self.call_options)
+        with torch.no_grad():
+            return run_pipeline(self.pipe, prompt, steps or s.steps, seed, s.device, "", quiet=True, **self.call_options)
 
     def methods(self) -> list[Method]:
+        """Every method the settings sweep, less those ``settings.methods`` leaves out."""
         s = self.settings
         methods = tap_methods(list(s.intervals), s.refresh)
         self.notes.append(f"{s.steps} steps: tap-default's full steps without an interval: {build_schedule(TAPConfig()).describe(s.steps)}.")
-        if not s.peers:
-            return methods
-        tracker = TimestepTracker(self.transformer, self.adapter)
-        try:
-            ratios = calibrate_magcache(self.pipe, lambda: self.generate(*self.samples[0]), s.steps) if s.magcache else None
-        except Exception as error:  # calibration is the peer's machinery; report, don't abort the bench
-            ratios, self.notes = None, [*self.notes, f"MagCache calibration failed: {error}"]
-        sweeps = {"fbcache": list(s.fbcache), "magcache": list(s.magcache) if ratios else [], "pab": list(s.pab), "fastercache": list(s.fastercache),
+        if s.peers:
+            methods += self._peer_methods()
+        methods = [method for method in methods if s.wants(method.name)]
+        if self.peer_log is not None and any(method.family in PEER_PACKAGES for method in methods):
+            self.notes.append(f"What the peers printed or logged while they ran is in {self.peer_log}.")
+        return methods
+
+    def _peer_methods(self) -> list[Method]:
+        """diffusers' cache hooks (MagCache calibrated first, when it is to run) and cache-dit when installed."""
+        s = self.settings
+        magcache, ratios = list(s.magcache) if s.wants("diffusers-magcache") else [], None
+        if magcache:
+            try:
+                with peer_output("diffusers", self.peer_log, "MagCache calibration"):
+                    ratios = calibrate_magcache(self.pipe, lambda: self.generate(*self.samples[0]), s.steps)
+            except Exception as error:  # calibration is the peer's machinery; report, don't abort the bench
+                self.notes.append(f"MagCache calibration failed: {error}")
+        sweeps = {"fbcache": list(s.fbcache), "magcache": magcache if ratios else [], "pab": list(s.pab), "fastercache": list(s.fastercache),
                   "seacache": list(s.seacache) if is_video(self.pipe) else []}
-        methods += diffusers_methods(self.pipe, s.steps, list(s.intervals), sweeps, tracker, ratios)
-        if s.cache_dit:
+        methods = diffusers_methods(self.pipe, s.steps, list(s.intervals), sweeps, TimestepTracker(self.transformer, self.adapter), ratios)
+        if s.cache_dit and any(map(s.wants, CACHE_DIT_VARIANTS)):
             if cache_dit_available():
                 methods += cache_dit_methods(self.blocks, s.steps, list(s.cache_dit))
-                if not s.device.startswith("cuda"):
+                if s.profile and not s.device.startswith("cuda"):
                     self.notes.append("cache-dit's cache memory is not measured on the CPU (it keeps its state outside diffusers' hooks): shown as '-'.")
             else:
                 self.notes.append("cache-dit: skipped (not installed; pip install 'tap-diffusion[peers]').")
@@ -256,7 +306,7 @@ class Bench:
         counter = BlockCounter(self.blocks_of)
         images, seconds = {}, 0.0
         try:
-            with method.apply(self.pipe):
+            with peer_output(method.family, self.peer_log, f"{method.name} {method.setting}"), method.apply(self.pipe):
                 for prompt, seed in self.samples:
                     images[(prompt, seed)], took = self.generate(prompt, seed)
                     seconds += took
@@ -281,7 +331,8 @@ class Bench:
         cuda = self.settings.device.startswith("cuda")
         if cuda:
             torch.cuda.reset_peak_memory_stats()
-        with method.apply(self.pipe), FlopCounterMode(display=False) as flops:
+        with peer_output(method.family, self.peer_log, f"{method.name} {method.setting} (profile)"), method.apply(self.pipe), \
+                FlopCounterMode(display=False) as flops:
             handles = [transformer.register_forward_hook(track) for transformer in self.blocks_of]
             try:
                 self.generate(prompt, seed)
@@ -294,54 +345,83 @@ class Bench:
             peak = None
         return float(flops.get_total_flops()), peak
 
-    def run(self, methods: list[Method] | None = None, on_record: Callable[[Record], None] | None = None) -> list[Record]:
-        """Measure ``methods`` (default: every tap preset and peer in the settings) against full compute."""
-        s = self.settings
-        self.generate(*self.samples[0], steps=2)  # warm-up
+    def run(self, methods: list[Method] | None = None) -> list[Record]:
+        """Measure ``methods`` (default: every tap preset and peer in the settings) against full compute.
+
+        A method that fails keeps its error in its record. When full compute fails there is nothing
+        to compare with: the rounds stop, and every record carries that error.
+        """
+        self.generate(*self.samples[0])  # warm-up at full length: a CPU's first long generation can be several times slower
         methods = [FULL, *(self.methods() if methods is None else methods)]
-        records = {m: Record(m.name, m.setting, m.family, steps=s.steps) for m in methods}
-        times: dict[Method, list[float]] = {m: [] for m in methods}
-        references, evaluations = {}, {}
-        full_flops, full_peak = self.profile(FULL)
-        bar = tqdm(total=s.repeats * len(methods), desc="tap bench", disable=not self.progress)
-        for round_index in range(s.repeats):
-            shift = round_index % len(methods)
-            for method in methods[shift:] + methods[:shift]:
-                bar.set_postfix_str(f"{method.name} {method.setting}")
-                record = records[method]
-                if record.error is None:
-                    try:
-                        measured = self.measure(method)
-                    except Exception as error:
-                        record.error = f"{type(error).__name__}: {error}"
-                    else:
-                        times[method].append(measured.seconds)
-                        if round_index == 0:
-                            evaluations[method], record.full_steps = measured.block_calls, measured.full_steps
-                            if method is FULL:
-                                references = measured.images
-                            else:
-                                record.psnr, record.ssim = quality(references, measured.images)
-                bar.update(1)
-        bar.close()
-        full_time = statistics.median(times[FULL])
-        for method, record in records.items():
-            if record.error is not None or not times[method]:
-                continue
-            record.seconds = statistics.median(times[method])
-            record.speedup = full_time / record.seconds
-            record.compute_ratio = evaluations[method] / evaluations[FULL]
-            try:
-                flops, peak = self.profile(method)
-            except Exception as error:
-                record.error = f"profile: {type(error).__name__}: {error}"
-                continue
-            record.flops_ratio = flops / full_flops
-            cuda = self.settings.device.startswith("cuda")
-            record.cache_bytes = None if peak is None else max(peak - full_peak, 0) if cuda else peak
-            if on_record:
-                on_record(record)
+        records = {m: Record(m.name, m.setting, m.family, steps=self.settings.steps) for m in methods}
+        evaluations = self._time_rounds(records)
+        if records[FULL].error is None:
+            self._compare(records, evaluations)
+            if self.settings.profile:
+                self._profile(records)
+            else:
+                self.notes.append("FLOPs and cache memory: not measured (no profiling generation, as with --quick): shown as '-'.")
+        failed = records[FULL].error  # in the rounds or in the profiling generation
+        if failed is not None:
+            for record in records.values():
+                record.error = failed if record is records[FULL] else f"full compute failed: {failed}"
         return list(records.values())
+
+    def _time_rounds(self, records: dict[Method, Record]) -> dict[Method, int]:
+        """The timing rounds: each method's round seconds, and from the first round its quality and full
+        steps; returns each method's block evaluations (first round). Stops as soon as full compute fails."""
+        methods, references, evaluations = list(records), {}, {}
+        with tqdm(total=self.settings.repeats * len(methods), desc="tap bench", disable=not self.progress) as bar:
+            for round_index in range(self.settings.repeats):
+                shift = round_index % len(methods)
+                for method in methods[shift:] + methods[:shift]:  # full compute first in the first round
+                    bar.set_postfix_str(f"{method.name} {method.setting}")
+                    record = records[method]
+                    if record.error is None:
+                        try:
+                            measured = self.measure(method)
+                            if round_index == 0:
+                                if method is FULL:
+                                    references = measured.images
+                                else:
+                                    record.psnr, record.ssim = quality(references, measured.images)
+                                evaluations[method], record.full_steps = measured.block_calls, measured.full_steps
+                        except Exception as error:
+                            record.error = f"{type(error).__name__}: {error}"
+                        else:
+                            record.round_seconds.append(measured.seconds)
+                    if records[FULL].error is not None:
+                        return evaluations
+                    bar.update(1)
+        return evaluations
+
+    def _compare(self, records: dict[Method, Record], evaluations: dict[Method, int]) -> None:
+        """Each record's median seconds, speed-up and block-evaluation ratio against full compute's."""
+        full_time = statistics.median(records[FULL].round_seconds)
+        for method, record in records.items():
+            if record.error is None:
+                record.seconds = statistics.median(record.round_seconds)
+                record.speedup = full_time / record.seconds
+                record.compute_ratio = evaluations[method] / evaluations[FULL]
+
+    def _profile(self, records: dict[Method, Record]) -> None:
+        """Each record's FLOPs against full compute's and its cache memory (see :meth:`profile`);
+        full compute failing here fails it, as in the rounds."""
+        try:
+            full_flops, full_peak = self.profile(FULL)
+        except Exception as error:
+            records[FULL].error = f"profile: {type(error).__name__}: {error}"
+            return
+        cuda = self.settings.device.startswith("cuda")
+        for method, record in records.items():
+            if record.error is None:
+                try:
+                    flops, peak = (full_flops, full_peak) if method is FULL else self.profile(method)
+                except Exception as error:
+                    record.error = f"profile: {type(error).__name__}: {error}"
+                    continue
+                record.flops_ratio = flops / full_flops
+                record.cache_bytes = None if peak is None else max(peak - full_peak, 0) if cuda else peak
 
 
 def device_name(device: str) -> str:
@@ -352,8 +432,6 @@ def device_name(device: str) -> str:
 
 
 def bench_command(args) -> int:
-    from pathlib import Path
-
     from tap.report import benchmarks_page, markdown_table, pareto_plot, write_json
 
     given = dict(model=args.model, steps=args.steps[0] if args.steps else None, device=args.device, dtype=args.dtype, repeats=args.repeats,
@@ -367,14 +445,18 @@ def bench_command(args) -> int:
         overrides["intervals"] = tuple(args.intervals)
     if args.no_peers:
         overrides["peers"] = False
+    if args.methods:
+        overrides["methods"] = tuple(args.methods)
+    if args.profile is not None:
+        overrides["profile"] = args.profile
     settings = BenchSettings.quick(**overrides) if args.quick else BenchSettings(**overrides)
     out = Path(args.out)
-    for path in (out / "bench.md", Path(args.json) if args.json else out / "bench.json", *([Path(args.doc)] if args.doc else [])):
+    for path in (out / "bench.md", out / "peers.log", Path(args.json) if args.json else out / "bench.json", *([Path(args.doc)] if args.doc else [])):
         check_writable(path)  # before the model loads
     step_counts = list(dict.fromkeys(args.steps or [settings.steps]))
     for steps in step_counts:
         attrs.evolve(settings, steps=steps)  # refuses a bad step count before the model loads
-    loaded = Bench(settings)
+    loaded = Bench(settings, peer_log=out / "peers.log")
     records, notes, plots = [], [], []
     for steps in step_counts:
         bench = loaded.with_steps(steps)
@@ -395,24 +477,28 @@ def bench_command(args) -> int:
     print(table)
     for note in notes:
         print(note)
-    print(f"wrote {args.json or out / 'bench.json'}, {out / 'bench.md'}, {', '.join(map(str, plots))}")
+    print(f"wrote {args.json or out / 'bench.json'}, {out / 'bench.md'}, {', '.join(map(str, plots))}, {out / 'peers.log'}")
     return 0
 
 
 def add_bench_command(commands) -> None:
     parser = commands.add_parser("bench", help="tap against diffusers' cache hooks and cache-dit, side by side")
     parser.add_argument("--model", default=None, help="'demo' (default), a Hugging Face id or a local pipeline folder")
-    parser.add_argument("--quick", action="store_true", help="fewer samples and settings (a few minutes on a CPU)")
+    parser.add_argument("--quick", action="store_true", help=QUICK_HELP)
     parser.add_argument("--steps", type=int, nargs="+", default=None, help="step counts to measure, each in turn (default 50)")
     parser.add_argument("--prompts", nargs="+", default=None)
     parser.add_argument("--seeds", nargs="+", type=int, default=None)
-    parser.add_argument("--repeats", type=int, default=None, help="timing rounds (median is reported)")
+    parser.add_argument("--repeats", type=int, default=None, help="interleaved timing rounds, 3 by default (the median is reported)")
     parser.add_argument("--intervals", nargs="+", type=int, default=None, help="tap's and diffusers TaylorSeer's intervals to sweep")
     parser.add_argument("--device", default=None)
     parser.add_argument("--dtype", default=None, choices=sorted(DTYPES))
     parser.add_argument("--no-peers", action="store_true", help="tap presets only")
+    parser.add_argument("--methods", nargs="+", default=None, metavar="NAME",
+                        help=f"run only these methods (full compute always runs): {', '.join(METHOD_NAMES)}")
+    parser.add_argument("--profile", action=argparse.BooleanOptionalAction, default=None,
+                        help="count FLOPs and cache memory in one more untimed generation per method (default on; off with --quick)")
     add_video_options(parser)
     parser.add_argument("--json", default=None, help="where to write the JSON records (default OUT/bench.json)")
-    parser.add_argument("--out", default="tap-bench", help="folder for bench.json, bench.md and pareto.png")
+    parser.add_argument("--out", default="tap-bench", help="folder for bench.json, bench.md, pareto.png and peers.log (what the peers print)")
     parser.add_argument("--doc", default=None, help="also write a Markdown page (e.g. docs/benchmarks.md) with the table and plot")
     parser.set_defaults(run=bench_command)

@@ -7,8 +7,11 @@ run on one loaded model in one process.
 from __future__ import annotations
 
 import contextlib
+import importlib
 import io
+import logging
 import re
+from pathlib import Path
 from typing import Callable, ContextManager
 
 import attrs
@@ -20,6 +23,12 @@ from tap.compile import unwrap
 from tap.config import TAPConfig
 
 TAP_PRESETS = {"tap-default": "default", "tap-token": "token", "tap-paper": "paper", "tap-global": "global", "tap-fora": "fora", "tap-taylorseer": "taylorseer"}
+CACHE_DIT_CALIBRATORS = {"taylorseer": "TaylorSeerCalibratorConfig", "foca": "FoCaCalibratorConfig", "dmd": "DMDCalibratorConfig"}
+CACHE_DIT_VARIANTS = {"cache-dit-dbcache": None, **{f"cache-dit-dbcache-{name}": name for name in CACHE_DIT_CALIBRATORS}}
+DIFFUSERS_NAMES = ("diffusers-taylorseer", "diffusers-taylorseer-lite", "diffusers-fbcache", "diffusers-magcache", "diffusers-pab",
+                   "diffusers-fastercache", "diffusers-seacache")
+METHOD_NAMES = (*TAP_PRESETS, "tap-probe-refresh", *DIFFUSERS_NAMES, *CACHE_DIT_VARIANTS)  # what `tap bench --methods` accepts
+PEER_PACKAGES = {"diffusers": "diffusers", "cache-dit": "cache_dit"}  # a peer family's package: its loggers share the name
 
 
 @attrs.frozen
@@ -161,21 +170,51 @@ def cache_dit_dbcache(pipe, blocks: list[torch.nn.Module], steps: int, threshold
         )
     config = cache_dit.DBCacheConfig(Fn_compute_blocks=1, Bn_compute_blocks=0, residual_diff_threshold=threshold, max_warmup_steps=1, num_inference_steps=steps)
     calibrator_config = None if calibrator is None else getattr(cache_dit, CACHE_DIT_CALIBRATORS[calibrator])()
-    with contextlib.redirect_stdout(io.StringIO()):
-        cache_dit.enable_cache(adapter, cache_config=config, calibrator_config=calibrator_config)
+    cache_dit.enable_cache(adapter, cache_config=config, calibrator_config=calibrator_config)
     try:
         yield None
     finally:
         cache_dit.disable_cache(pipe)
 
 
-CACHE_DIT_CALIBRATORS = {"taylorseer": "TaylorSeerCalibratorConfig", "foca": "FoCaCalibratorConfig", "dmd": "DMDCalibratorConfig"}
-
-
 def cache_dit_methods(blocks, steps: int, thresholds: list[float]) -> list[Method]:
-    variants = {"cache-dit-dbcache": None, **{f"cache-dit-dbcache-{name}": name for name in CACHE_DIT_CALIBRATORS}}
     return [
         Method(name, f"threshold={t}", "cache-dit", lambda pipe, t=t, c=calibrator: cache_dit_dbcache(pipe, blocks, steps, t, c))
-        for name, calibrator in variants.items()
+        for name, calibrator in CACHE_DIT_VARIANTS.items()
         for t in thresholds
     ]
+
+
+@contextlib.contextmanager
+def peer_output(family: str, log: Path | None, title: str):
+    """Send what a peer prints or logs inside the block to ``log`` (appended under ``title``), so that
+    it never mixes with the bench's table: stdout, stderr, and every logger of the family's package
+    (cache-dit's write to the stdout they found at import). All is restored after. tap and full
+    compute (families without a package in PEER_PACKAGES), or no ``log``, leave output alone."""
+    package = PEER_PACKAGES.get(family)
+    if log is None or package is None:
+        yield
+        return
+    importlib.import_module(package)  # its loggers exist before they are redirected
+    with open(log, "a") as stream, contextlib.redirect_stdout(stream), contextlib.redirect_stderr(stream), loggers_to(stream, package):
+        stream.write(f"--- {title}\n")
+        yield
+
+
+@contextlib.contextmanager
+def loggers_to(stream, package: str):
+    """Every logger of ``package`` writes only to ``stream`` inside the block, its own handlers restored after.
+    The match ignores case: cache-dit also logs as 'CACHE_DIT'."""
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(logging.Formatter("[%(name)s] %(levelname)s: %(message)s"))
+    loggers = [logger for name, logger in list(logging.Logger.manager.loggerDict.items())
+               if isinstance(logger, logging.Logger) and (name.lower() == package or name.lower().startswith(package + "."))]
+    saved = [(logger, logger.handlers, logger.propagate) for logger in loggers]
+    for logger in loggers:
+        logger.handlers, logger.propagate = [handler], False
+    try:
+        yield
+    finally:
+        for logger, handlers, propagate in saved:
+            logger.handlers, logger.propagate = handlers, propagate
+        handler.close()

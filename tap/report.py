@@ -8,9 +8,16 @@ from pathlib import Path
 import attrs
 
 
+NOISE_MARGIN = 1.1  # a speed-up above NOISE_MARGIN / (block-evaluation ratio) is timing noise (Record.speedup_noise)
+NOISE_NOTE = (f"*: faster than skipping blocks allows (speed-up above {NOISE_MARGIN} / block evals): timing noise, not speed; "
+              "rerun with more --repeats on a quieter machine.")
+
+
 def write_json(records, path: Path, meta: dict) -> None:
+    """The records (each with every timing round's seconds and whether its speed-up is noise) under ``meta``."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({"meta": meta, "records": [attrs.asdict(r) for r in records]}, indent=2) + "\n")
+    rows = [{**attrs.asdict(r), "speedup_noise": r.speedup_noise} for r in records]
+    path.write_text(json.dumps({"meta": meta, "records": rows}, indent=2) + "\n")
 
 
 def _fmt(value, spec: str) -> str:
@@ -18,7 +25,8 @@ def _fmt(value, spec: str) -> str:
 
 
 def markdown_table(records) -> str:
-    """One row per method and setting, in the order measured; a steps column when several step counts were run."""
+    """One row per method and setting, in the order measured; a steps column when several step counts were run.
+    A speed-up that is timing noise (``Record.speedup_noise``) is starred, and NOISE_NOTE follows the table."""
     several = len({r.steps for r in records}) > 1
     steps = (lambda r: f"| {r.steps} ") if several else (lambda r: "")
     lines = [
@@ -31,9 +39,12 @@ def markdown_table(records) -> str:
             continue
         mib = None if r.cache_bytes is None else r.cache_bytes / 2**20
         lines.append(
-            f"{steps(r)}| {r.method} | {r.setting} | {_fmt(r.full_steps, '.1f')} | {_fmt(r.speedup, '.2f')}x | {_fmt(r.compute_ratio, '.3f')} | "
+            f"{steps(r)}| {r.method} | {r.setting} | {_fmt(r.full_steps, '.1f')} | {_fmt(r.speedup, '.2f')}x{'*' if r.speedup_noise else ''} | "
+            f"{_fmt(r.compute_ratio, '.3f')} | "
             f"{_fmt(r.flops_ratio, '.3f')} | {_fmt(r.psnr, '.2f')} | {_fmt(r.ssim, '.4f')} | {_fmt(mib, '.2f')} |"
         )
+    if any(r.speedup_noise for r in records if not r.error):
+        lines += ["", NOISE_NOTE]
     return "\n".join(lines) + "\n"
 
 
@@ -83,7 +94,7 @@ def benchmarks_page(records, meta: dict, plots: list[str]) -> str:
         "",
         f"Model `{settings['model']}`, {steps_text(settings['steps'])} steps{', ' + sizes if sizes else ''}, prompts {list(settings['prompts'])}, seeds "
         f"{list(settings['seeds'])}, {meta.get('device', settings['device'])} {settings['dtype']}, {meta['threads']} torch threads, "
-        f"torch {meta['torch']}, median of {settings['repeats']} timing round(s).",
+        f"torch {meta['torch']}, median of {settings['repeats']} interleaved timing round(s) (every round's seconds are in the JSON).",
         "",
         "Columns: full steps per generation (steps in which every block ran, for every method); "
         "wall-clock speedup against full compute in the same process; block evals and FLOPs as "

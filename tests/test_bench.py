@@ -1,0 +1,146 @@
+"""`tap bench` on the bundled demo model (few steps, to stay fast): what it records, how it times, what it
+flags, where the peers' output goes, and what it leaves as it was."""
+
+import argparse
+import json
+import logging
+import os
+import statistics
+import subprocess
+import sys
+
+import pytest
+import torch
+
+import tap
+from tap.bench import QUICK_METHODS, Bench, BenchSettings, Record, add_bench_command
+from tap.peers import METHOD_NAMES, Method
+from tap.report import NOISE_NOTE, markdown_table, write_json
+
+
+def tap_only(**overrides) -> BenchSettings:
+    """Two tap presets at interval 4 of 8 steps, one sample, no peers and no profiling: a bench in seconds."""
+    base = dict(prompts=("A",), seeds=(0,), steps=8, intervals=(4,), refresh=(), peers=False, profile=False,
+                methods=("tap-fora", "tap-taylorseer"))
+    return BenchSettings(**{**base, **overrides})
+
+
+def test_bench_records_every_method_with_quality_and_counts():
+    settings = BenchSettings(prompts=("A",), seeds=(0,), steps=8, repeats=1, intervals=(4,), refresh=(0.1,), fbcache=(0.2,), magcache=(0.2,),
+                             pab=(), fastercache=(), cache_dit=())
+    records = Bench(settings, progress=False).run()
+    by_name = {(r.method, r.setting): r for r in records}
+    assert all(r.error is None for r in records), [r for r in records if r.error]
+    assert {r.method for r in records} - {"full"} <= set(METHOD_NAMES)  # what --methods accepts names what runs
+    full = by_name[("full", "-")]
+    assert full.compute_ratio == 1.0 and full.speedup == pytest.approx(1.0)
+    fora = by_name[("tap-fora", "interval=4")]
+    assert fora.compute_ratio == pytest.approx(2 / 8)  # steps 0 and 4 of 8 run the stack
+    assert fora.cache_bytes > 0 and full.cache_bytes == 0 and fora.psnr is not None and 0 < fora.ssim <= 1
+    assert {"diffusers-taylorseer", "diffusers-fbcache", "diffusers-magcache"} <= {r.method for r in records}
+    assert fora.full_steps == 2 and full.full_steps == 8
+    assert "| tap-default | interval=4 | 2.0 |" in markdown_table(records)
+    # Peers' full steps are counted the same way: steps in which every block ran.
+    lite = by_name[("diffusers-taylorseer-lite", "interval=4")]
+    assert lite.full_steps == pytest.approx(lite.compute_ratio * 8) and lite.full_steps < 8
+
+
+def test_bench_with_a_hub_model_says_clearly_when_weights_are_absent():
+    # The real loading path (DiffusionPipeline.from_pretrained) runs until the weights would be fetched.
+    result = subprocess.run([sys.executable, "-m", "tap", "bench", "--model", "Qwen/Qwen-Image", "--steps", "2"],
+                            capture_output=True, text=True, timeout=300, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    assert result.returncode == 2
+    assert "could not load pipeline 'Qwen/Qwen-Image'" in result.stderr and "not fully cached locally" in result.stderr
+
+
+def test_quick_keeps_three_timing_rounds_and_states_its_time():
+    assert BenchSettings().repeats >= 3 and BenchSettings.quick().repeats >= 3
+    assert not BenchSettings.quick().profile and set(BenchSettings.quick().methods) == set(QUICK_METHODS)
+    commands = argparse.ArgumentParser().add_subparsers()
+    add_bench_command(commands)
+    bench_help = " ".join(commands.choices["bench"].format_help().split())
+    assert "under 5 minutes on 2 CPU cores" in bench_help
+
+
+def test_unknown_method_names_are_refused_by_name():
+    with pytest.raises(tap.ConfigError, match="unknown method 'tap-nope'"):
+        BenchSettings(methods=("tap-fora", "tap-nope"))
+
+
+def test_rounds_are_interleaved_and_every_round_is_recorded(tmp_path):
+    bench = Bench(tap_only(repeats=3), progress=False)
+    order, measure = [], bench.measure
+    bench.measure = lambda method: order.append(method.name) or measure(method)
+    records = bench.run()
+    assert order == ["full", "tap-fora", "tap-taylorseer", "tap-fora", "tap-taylorseer", "full", "tap-taylorseer", "full", "tap-fora"]
+    for record in records:
+        assert len(record.round_seconds) == 3 and record.seconds == statistics.median(record.round_seconds)
+    write_json(records, tmp_path / "bench.json", {})
+    rows = json.loads((tmp_path / "bench.json").read_text())["records"]
+    assert [row["round_seconds"] for row in rows] == [record.round_seconds for record in records]
+
+
+def test_a_speedup_beyond_what_the_skipped_blocks_allow_is_flagged_as_noise(tmp_path):
+    plausible = Record("tap-default", "interval=6", "tap", speedup=5.5, compute_ratio=0.18, steps=50)  # at most 1.1 / 0.18 = 6.1x
+    noisy = Record("tap-fora", "interval=6", "tap", speedup=13.12, compute_ratio=0.18, steps=50)
+    assert not plausible.speedup_noise and noisy.speedup_noise
+    table = markdown_table([plausible, noisy])
+    assert "| 5.50x |" in table and "| 13.12x* |" in table and table.rstrip().endswith(NOISE_NOTE)
+    assert NOISE_NOTE not in markdown_table([plausible])
+    write_json([plausible, noisy], tmp_path / "bench.json", {})
+    rows = json.loads((tmp_path / "bench.json").read_text())["records"]
+    assert [row["speedup_noise"] for row in rows] == [False, True]
+
+
+def test_grad_mode_is_left_as_it_was_and_generations_run_without_autograd():
+    assert torch.is_grad_enabled()
+    bench = Bench(tap_only(repeats=1), progress=False)
+    assert torch.is_grad_enabled()
+    during = []
+    handle = bench.transformer.register_forward_pre_hook(lambda *_: during.append(torch.is_grad_enabled()))
+    try:
+        bench.run()
+    finally:
+        handle.remove()
+    assert torch.is_grad_enabled() and during and not any(during)
+
+
+def test_a_full_compute_failure_is_recorded_on_every_method(monkeypatch):
+    def broken(pipe):
+        raise RuntimeError("full compute broke")
+
+    monkeypatch.setattr("tap.bench.FULL", Method("full", "-", "reference", broken))
+    bench = Bench(tap_only(repeats=3), progress=False)
+    measured, measure = [], bench.measure
+    bench.measure = lambda method: measured.append(method.name) or measure(method)
+    records = bench.run()
+    assert measured == ["full"]  # nothing else runs once there is nothing to compare with
+    assert [r.error for r in records] == ["RuntimeError: full compute broke", *["full compute failed: RuntimeError: full compute broke"] * 2]
+    assert markdown_table(records).count("error: ") == 3
+
+
+def test_peers_log_to_the_log_file_and_their_loggers_are_restored(tmp_path, capsys):
+    pytest.importorskip("cache_dit")
+    loggers = {name: logger for name, logger in logging.Logger.manager.loggerDict.items()
+               if isinstance(logger, logging.Logger) and name.lower().startswith("cache_dit")}
+    before = {name: (list(logger.handlers), logger.propagate) for name, logger in loggers.items()}
+    stdout, stderr, log = sys.stdout, sys.stderr, tmp_path / "peers.log"
+    settings = tap_only(repeats=1, peers=True, methods=("cache-dit-dbcache",), cache_dit=(0.2,))
+    records = Bench(settings, progress=False, peer_log=log).run()
+    assert all(r.error is None for r in records), [r.error for r in records]
+    assert "--- cache-dit-dbcache threshold=0.2" in log.read_text() and "[cache_dit." in log.read_text()
+    captured = capsys.readouterr()
+    assert "Cache-DiT" not in captured.out + captured.err and "cache_dit" not in captured.out + captured.err
+    assert {name: (list(logger.handlers), logger.propagate) for name, logger in loggers.items()} == before
+    assert (sys.stdout, sys.stderr) == (stdout, stderr)
+
+
+def test_tap_bench_prints_the_table_and_sends_the_peers_output_to_peers_log(tmp_path):
+    pytest.importorskip("cache_dit")
+    out = tmp_path / "bench"
+    result = subprocess.run([sys.executable, "-m", "tap", "bench", "--quick", "--steps", "8", "--repeats", "1", "--methods", "cache-dit-dbcache",
+                             "--out", str(out)], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "| cache-dit-dbcache | threshold=0.2 |" in result.stdout and f"is in {out / 'peers.log'}" in result.stdout
+    assert "Cache-DiT" not in result.stdout + result.stderr
+    assert "Auto fill blocks_name" in (out / "peers.log").read_text()
