@@ -33,7 +33,7 @@ _EXPORTS = {
     "tap.family": ("Candidate",),
     "tap.config": ("PRESETS", "TAPConfig"),
     "tap.plugins": tuple(f for k in _KINDS for f in (f"{k}_names", f"get_{k}", f"register_{k}", f"unregister_{k}")),
-    "tap.api": ("TAPHandle", "TAPStats", "accelerate", "disable", "enable", "stats"),
+    "tap.api": ("TAPHandle", "TAPStats", "accelerate", "disable", "enable", "invalidate", "stats"),
     "tap.planning": ("plan",),
 }
 _MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}

@@ -14,7 +14,7 @@ from tap.adapter import Adapter
 from tap.clock import StepClock
 from tap.compile import BlockCompiles, compiler_of, unwrap
 from tap.config import TAPConfig
-from tap.conflicts import refuse_other_caches
+from tap.conflicts import refuse_other_caches, release_to_cache_dit
 from tap.discovery import discover
 from tap.dry_run import dry_run
 from tap.errors import AlreadyEnabledError, ConfigError, TAPError, UnsupportedModelError
@@ -80,7 +80,11 @@ class TAPStats:
     share of predicted tokens that used each candidate; ``cache_bytes``: the most memory the cache
     held; ``fallbacks``: predicted steps computed in full because the prediction was not finite;
     ``left_alone``: why the schedule computed the whole generation in full (a run too short to
-    forecast, or one whose step count tap could not read), else None. For a pipeline with several denoisers (Wan 2.2's two experts) the figures cover them all
+    forecast, or one whose step count tap could not read), else None; ``non_finite``: for each
+    candidate that predicted a non-finite value, in how many predicted steps (its tokens then used
+    the best finite candidate, or the step fell back to full compute when a token had none);
+    ``restarts``: steps at which the latents left their trajectory (the trajectory guard, or
+    :func:`invalidate`) and the forecast started over. For a pipeline with several denoisers (Wan 2.2's two experts) the figures cover them all
     and ``denoisers`` has each one's own. Under context parallelism every rank makes the same
     decisions, candidate shares cover every rank's tokens, and ``cache_bytes`` is this rank's.
     """
@@ -94,8 +98,10 @@ class TAPStats:
     cache_bytes: int
     contexts: tuple[str, ...]
     fallbacks: int = 0
+    restarts: int = 0
     denoisers: dict[str, TAPStats] = attrs.field(factory=dict)
     left_alone: str | None = None
+    non_finite: dict[str, int] = attrs.field(factory=dict)
 
     @property
     def blocks_avoided(self) -> float:
@@ -111,6 +117,8 @@ class TAPStats:
         ]
         if self.left_alone is not None:
             lines.append(f"  left alone: {self.left_alone}")
+        if self.non_finite:
+            lines.append("  non-finite predictions: " + ", ".join(f"{label} in {n} steps" for label, n in self.non_finite.items()))
         if len(self.candidate_share) > 1:
             lines.append("  candidates: " + ", ".join(f"{label} {100 * share:.1f}%" for label, share in self.candidate_share.items()))
         if len(self.denoisers) > 1:
@@ -125,7 +133,7 @@ class TAPStats:
         }
 
 
-COUNTED = ("steps", "full_steps", "predicted_steps", "blocks_run", "blocks_skipped", "cache_bytes", "fallbacks")
+COUNTED = ("steps", "full_steps", "predicted_steps", "blocks_run", "blocks_skipped", "cache_bytes", "fallbacks", "restarts")
 
 
 def _stats_of(states: list, labels: list[str], contexts: tuple[str, ...], denoisers: dict[str, TAPStats] | None = None) -> TAPStats:
@@ -138,7 +146,12 @@ def _stats_of(states: list, labels: list[str], contexts: tuple[str, ...], denois
     share = {label: float(n) / total for label, n in zip(labels, tokens.tolist()) if n} if total else {}
     counted = {field: sum(getattr(state.counters, field) for state in states) for field in COUNTED}
     left_alone = next((state.counters.left_alone for state in states if state.counters.left_alone is not None), None)
-    return TAPStats(**counted, candidate_share=share, contexts=contexts, denoisers=denoisers or {}, left_alone=left_alone)
+    non_finite: dict[str, int] = {}
+    for state in states:
+        for label, count in state.counters.non_finite.items():
+            non_finite[label] = non_finite.get(label, 0) + count
+    return TAPStats(**counted, candidate_share=share, contexts=contexts, denoisers=denoisers or {}, left_alone=left_alone,
+                    non_finite=non_finite)
 
 
 class Denoiser:
@@ -150,6 +163,7 @@ class Denoiser:
         self.runtime = runtime
         self.created: list[torch.nn.Module] = []
         self.compiles: BlockCompiles | None = None  # set once the hooks are installed
+        self.hooked_forward: Any = None  # the forward with tap's hook, which cache-dit may keep (see release_to_cache_dit)
 
     def stats(self) -> TAPStats:
         states = self.runtime.states.states()
@@ -158,6 +172,7 @@ class Denoiser:
     def install(self, module: torch.nn.Module, pipeline: Any) -> None:
         """Hook the transformer and its blocks, and take over how they were (or will be) compiled."""
         self.created = install(self.transformer, self.runtime, functools.partial(self.check, pipeline))
+        self.hooked_forward = self.transformer.forward
         bodies = [hook.compile_body for hook in block_hooks(self.runtime.blocks)]
         self.compiles = BlockCompiles(self.transformer, self.runtime.blocks, bodies)
         self.compiles.take(module)
@@ -165,7 +180,7 @@ class Denoiser:
     def check(self, pipeline: Any) -> None:
         """At the first call of each generation: no other cache was added, compile wrappers are taken over,
         and the context-parallel group (if any) is the one decisions are reduced over."""
-        refuse_other_caches(self.name, self.transformer, [self.transformer, *self.runtime.blocks])
+        refuse_other_caches(self.name, self.transformer, [self.transformer, *self.runtime.blocks], tap_on=True)
         group = context_parallel_group(self.transformer)
         if group is not self.runtime.shards.group:
             self.runtime.shards = TokenShards(group)
@@ -177,6 +192,7 @@ class Denoiser:
         if self.compiles is not None:
             self.compiles.restore()
         uninstall(self.transformer, self.runtime.blocks, self.created)
+        release_to_cache_dit(self.transformer, self.hooked_forward)
         self.runtime.reset()
 
 
@@ -207,6 +223,12 @@ class TAPHandle:
         for denoiser in self.denoisers.values():
             denoiser.runtime.reset()
 
+    def invalidate(self) -> None:
+        """Say that the latents left the trajectory (a callback edited them): the forecast starts over from
+        the next steps, run in full, and the generation and its statistics go on."""
+        for denoiser in self.denoisers.values():
+            denoiser.runtime.invalidate()
+
     def stats(self) -> TAPStats:
         each = {name: denoiser.stats() for name, denoiser in self.denoisers.items()}
         states = [state for denoiser in self.denoisers.values() for state in denoiser.runtime.states.states().values()]
@@ -234,7 +256,7 @@ def _prepare(name: str, module: torch.nn.Module, config: TAPConfig, clock: StepC
     blocks = list(adapter.blocks(transformer))
     if not blocks:
         raise UnsupportedModelError(f"adapter {adapter.name!r} found no blocks in {type(transformer).__name__}")
-    refuse_other_caches(name, transformer, transformer.modules())
+    refuse_other_caches(name, transformer, transformer.modules(), tap_on=False)
     for compiled in (module, transformer, *blocks):
         compiler_of(compiled)  # refuses a compile whose settings cannot be read, before anything changes
     runtime = Runtime(adapter, blocks, config, clock)
@@ -308,6 +330,11 @@ def disable(target: Any) -> None:
 def stats(target: Any) -> TAPStats:
     """Statistics of the last generation on a pipeline, transformer or handle."""
     return handle_of(target).stats()
+
+
+def invalidate(target: Any) -> None:
+    """Restart the forecast of a pipeline, transformer or handle mid-generation (see :meth:`TAPHandle.invalidate`)."""
+    handle_of(target).invalidate()
 
 
 @contextlib.contextmanager

@@ -115,7 +115,9 @@ class TAPConfig:
     third-party predictors included). Each predicted step scores them with ``distance`` between
     the ``probe`` feature and its prediction, and ``selector`` picks per token. With
     ``check_finite`` a predicted step whose prediction is not finite is computed in full instead
-    (one host sync per predicted step). With ``per_sample`` a probe-driven schedule decides for each
+    (one host sync per predicted step). With ``trajectory_guard`` a step whose stack input jumps off
+    the run's trajectory (latents edited by a callback) restarts the forecast from a full step
+    (read with the same sync). With ``per_sample`` a probe-driven schedule decides for each
     sample of a batch as if it were alone (the transformer is called once per sample); without, once
     for the whole batch.
     """
@@ -143,6 +145,7 @@ class TAPConfig:
     adapter: str | None = attrs.field(default=None, validator=attrs.validators.optional(_registered("adapter")))
     cache_dtype: str = attrs.field(default="float32", validator=_cache_dtype)
     check_finite: bool = attrs.field(default=True, validator=_boolean)
+    trajectory_guard: bool = attrs.field(default=True, validator=_boolean)
     per_sample: bool = attrs.field(default=True, validator=_boolean)
 
     def __attrs_post_init__(self):

@@ -33,8 +33,9 @@ def _diffusers_cache_hooks(modules: Iterable[torch.nn.Module]) -> list[str]:
     return sorted(names)
 
 
-def other_caches(transformer: torch.nn.Module, modules: Iterable[torch.nn.Module]) -> list[str]:
-    """Each other cache found on ``transformer`` (looking at ``modules`` for hooks), with how to remove it."""
+def other_caches(transformer: torch.nn.Module, modules: Iterable[torch.nn.Module], tap_on: bool) -> list[str]:
+    """Each other cache found on ``transformer`` (looking at ``modules`` for hooks), with how to remove it;
+    ``tap_on`` when tap is enabled there already, so the other cache came after it."""
     found = []
     config = getattr(transformer, "_cache_config", None)
     if config is not None:
@@ -47,16 +48,34 @@ def other_caches(transformer: torch.nn.Module, modules: Iterable[torch.nn.Module
                 "diffusers.hooks.HookRegistry.check_if_exists_or_initialize(transformer).remove_hook(name))"
             )
     if getattr(transformer, "_is_cached", False):
-        found.append("cache-dit (remove it with cache_dit.disable_cache(pipe))")
+        found.append(CACHE_DIT_AFTER_TAP if tap_on else CACHE_DIT_BEFORE_TAP)
     return found
 
 
-def refuse_other_caches(name: str, transformer: torch.nn.Module, modules: Iterable[torch.nn.Module]) -> None:
-    """Raise :class:`CacheConflictError` when another cache is on ``transformer``."""
-    found = other_caches(transformer, modules)
+# cache-dit saves the forward it wraps, to restore it. Enabled after tap, it saves tap's hooked forward, which it
+# can neither restore while tap is on nor keep once tap is gone: tap goes first (see release_to_cache_dit).
+CACHE_DIT_BEFORE_TAP = "cache-dit (remove it with cache_dit.disable_cache(pipe))"
+CACHE_DIT_AFTER_TAP = (
+    "cache-dit, enabled after tap (it cannot be removed while tap is on: remove both, tap first, with "
+    "tap.disable(pipe) then cache_dit.disable_cache(pipe), and enable again the one you want)"
+)
+
+
+def refuse_other_caches(name: str, transformer: torch.nn.Module, modules: Iterable[torch.nn.Module], tap_on: bool) -> None:
+    """Raise :class:`CacheConflictError` when another cache is on ``transformer`` (``tap_on``: tap is enabled there)."""
+    found = other_caches(transformer, modules, tap_on)
     if found:
+        then = "Remove it as said" if tap_on else "Remove it, then call tap.enable again"
         raise CacheConflictError(
             f"{name} ({type(transformer).__name__}) already has another cache: {'; '.join(found)}. "
-            "tap is the only cache on a transformer (two would skip blocks on top of each other and "
-            "degrade the image silently): remove the other cache, or tap with tap.disable."
+            "tap is the only cache on a transformer: two would skip blocks on top of each other and "
+            f"degrade the image silently. {then}."
         )
+
+
+def release_to_cache_dit(transformer: torch.nn.Module, hooked_forward) -> None:
+    """Once tap is removed from ``transformer``: where cache-dit, enabled after tap, saved tap's ``hooked_forward``
+    to restore, give it the transformer's own forward instead. cache-dit rebinds what it saved with ``__get__``,
+    which a ``functools.partial`` lacks, so ``cache_dit.disable_cache`` would raise AttributeError (cache-dit 1.5.3)."""
+    if hooked_forward is not None and getattr(transformer, "_original_forward", None) is hooked_forward:
+        transformer._original_forward = transformer.forward

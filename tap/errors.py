@@ -32,6 +32,10 @@ class AlreadyEnabledError(TAPError, RuntimeError):
     """tap is already enabled on this transformer."""
 
 
+class CopyError(TAPError, TypeError):
+    """A module with tap enabled was deep-copied or pickled (its hooks would be shared, or cannot be stored)."""
+
+
 class PluginError(TAPError, RuntimeError):
     """A plugin failed while tap ran it (or tried it on tiny tensors at tap.enable)."""
 

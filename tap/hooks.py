@@ -15,6 +15,7 @@ import torch
 from diffusers.hooks import HookRegistry, ModelHook
 
 from tap.compile import Compiler
+from tap.errors import CopyError
 from tap.probe import BlockCall
 from tap.runtime import Runtime
 from tap.samples import merge_outputs, split_call
@@ -23,7 +24,33 @@ TRANSFORMER_HOOK = "tap_transformer"
 BLOCK_HOOK = "tap_block"
 
 
-class TransformerHook(ModelHook):
+class TAPHook(ModelHook):
+    """What tap's hooks share: the runtime, and a refusal to be deep-copied or pickled.
+
+    The hook registry puts a closure on the module's forward. ``copy.deepcopy`` keeps closures as
+    they are, so a copied module would run the original's hooks and count in its statistics, and
+    pickle cannot store them at all. Copying or pickling a module reaches these hooks through its
+    hook registry; they raise a :class:`CopyError` that says what to do instead.
+    """
+
+    def __init__(self, runtime: Runtime, model: str) -> None:
+        super().__init__()
+        self.runtime, self.model = runtime, model
+
+    def __deepcopy__(self, memo):
+        raise CopyError(
+            f"tap is enabled on this {self.model}: a deep copy would share tap's hooks and statistics with the original. "
+            "Disable tap (tap.disable(pipe) or tap.disable(transformer)), copy, then tap.enable(...) on each of the two."
+        )
+
+    def __reduce_ex__(self, protocol):
+        raise CopyError(
+            f"tap is enabled on this {self.model}, and tap's hooks cannot be pickled (nor saved with torch.save): "
+            "disable tap first (tap.disable(pipe) or tap.disable(transformer)), or save transformer.state_dict() instead."
+        )
+
+
+class TransformerHook(TAPHook):
     """Counts transformer calls as steps and leaves a clean state when a call raises.
 
     It holds the runtime's StateManager, so ``transformer.cache_context(name)`` switches context.
@@ -32,9 +59,8 @@ class TransformerHook(ModelHook):
 
     _is_stateful = True
 
-    def __init__(self, runtime: Runtime, on_generation: Callable[[], None]) -> None:
-        super().__init__()
-        self.runtime = runtime
+    def __init__(self, runtime: Runtime, model: str, on_generation: Callable[[], None]) -> None:
+        super().__init__(runtime, model)
         self.states = runtime.states
         self.on_generation = on_generation
 
@@ -67,13 +93,13 @@ class TransformerHook(ModelHook):
         return module
 
 
-class BlockHook(ModelHook):
+class BlockHook(TAPHook):
     """First block: let the runtime decide the step. Others: pass through when skipping; the last
     block reports f(x) on full steps. ``body`` is the block's forward, compiled when the user compiled."""
 
-    def __init__(self, runtime: Runtime, first: bool, last: bool) -> None:
-        super().__init__()
-        self.runtime, self.first, self.last = runtime, first, last
+    def __init__(self, runtime: Runtime, model: str, first: bool, last: bool) -> None:
+        super().__init__(runtime, model)
+        self.first, self.last = first, last
         self.per_block = runtime.sums_blocks and not first
         self.body: Callable | None = None
 
@@ -126,11 +152,11 @@ def _hook(module: torch.nn.Module, hook: ModelHook, name: str, created: list) ->
 def install(transformer: torch.nn.Module, runtime: Runtime, on_generation: Callable[[], None]) -> list[torch.nn.Module]:
     """Hook the transformer and its blocks; all or nothing. Returns the modules given a new registry."""
     created: list[torch.nn.Module] = []
-    blocks = runtime.blocks
+    blocks, model = runtime.blocks, type(transformer).__name__
     try:
-        _hook(transformer, TransformerHook(runtime, on_generation), TRANSFORMER_HOOK, created)
+        _hook(transformer, TransformerHook(runtime, model, on_generation), TRANSFORMER_HOOK, created)
         for index, block in enumerate(blocks):
-            _hook(block, BlockHook(runtime, first=index == 0, last=index == len(blocks) - 1), BLOCK_HOOK, created)
+            _hook(block, BlockHook(runtime, model, first=index == 0, last=index == len(blocks) - 1), BLOCK_HOOK, created)
     except BaseException:
         uninstall(transformer, blocks, created)
         raise

@@ -29,6 +29,7 @@ from tap.probe import BlockCall, ProbeResult
 from tap.registry import instantiate
 from tap.schedule import Schedule, StepView
 from tap.state import ContextStates, Counters, GenerationState
+from tap import trajectory
 
 ACTIVE_SET_CACHE_LIMIT = 4096
 ONE_STEP_GENERATIONS = 3  # one-call generations in a row before tap says that it never predicts
@@ -217,6 +218,11 @@ class Runtime:
         """End every context's generation (drop caches) but keep its statistics."""
         self.states.release()
 
+    def invalidate(self) -> None:
+        """Forget every context's forecast history but stay in its generation: its next steps run in full."""
+        for state in self.states.states().values():
+            state.forget_history()
+
     # -- per block ---------------------------------------------------------------------------------
     def enter(self, call: BlockCall) -> Any:
         """The first block is about to run: decide the step and return the block's output."""
@@ -239,11 +245,12 @@ class Runtime:
             state.counters.blocks_run += len(self.blocks)
             return call()
         x = self.adapter.stack_input(call.args, call.kwargs)
+        jumped = trajectory.jump(state, x, self.shards) if self.config.trajectory_guard else None
         if not state.cached_steps or state.r.shape[1:] != x.shape:
-            return self._full(state, call, None, x)  # nothing to forecast from: no history, or the tokens changed
+            return self._full(state, call, None, x, jumped)  # nothing to forecast from: no history, or the tokens changed
         device_set = self._device_active_set(state, x.device)
         if not device_set.active.indices:
-            return self._full(state, call, None, x)
+            return self._full(state, call, None, x, jumped)
         evaluation = StepEvaluation(self, state, call, device_set)
         view = StepView(
             state.step, self.clock.num_steps(self.states.current), state.cached_steps[-1], len(state.cached_steps),
@@ -254,8 +261,8 @@ class Runtime:
         if self.schedule.uses_probe and self.shards.active:
             full = self._agreed(full, x.device)
         if full:
-            return self._full(state, call, evaluation, x)
-        return self._predicted(state, call, evaluation, x)
+            return self._full(state, call, evaluation, x, jumped)
+        return self._predicted(state, call, evaluation, x, jumped)
 
     def passthrough(self, block: torch.nn.Module, args: tuple, kwargs: dict) -> Any | None:
         """A later block on a predicted step returns its inputs unchanged; None means run it."""
@@ -301,7 +308,10 @@ class Runtime:
         return (self.selects and self.selector.needs_losses) or self.schedule.uses_probe
 
     # -- the two kinds of step ---------------------------------------------------------------------
-    def _full(self, state: GenerationState, call: BlockCall, evaluation: StepEvaluation | None, x: torch.Tensor) -> Any:
+    def _full(self, state: GenerationState, call: BlockCall, evaluation: StepEvaluation | None, x: torch.Tensor,
+              jumped: torch.Tensor | None = None) -> Any:
+        if jumped is not None:  # read at the next predicted step's host sync
+            state.jumped = jumped if state.jumped is None else state.jumped | jumped
         result = evaluation.probed if evaluation is not None else None
         if result is None and self.needs_probe:
             with self.guards.probe:
@@ -317,16 +327,51 @@ class Runtime:
             self.exit(output)
         return output
 
-    def _predicted(self, state: GenerationState, call: BlockCall, evaluation: StepEvaluation, x: torch.Tensor) -> Any:
-        r_hat = self._assemble(state, evaluation.device_set, evaluation.choice, state.r)
-        if self.config.check_finite and not bool(torch.isfinite(r_hat).all()):  # the one host sync tap makes per step
-            self._report_non_finite(state, evaluation, r_hat)
-            return self._full(state, call, evaluation, x)
+    def _predicted(self, state: GenerationState, call: BlockCall, evaluation: StepEvaluation, x: torch.Tensor,
+                   jumped: torch.Tensor | None) -> Any:
+        r_hat, choice = self._assemble(state, evaluation.device_set, evaluation.choice, state.r), evaluation.choice
+        if state.jumped is not None:
+            jumped = state.jumped if jumped is None else state.jumped | jumped
+        finite, left = self._read_checks(r_hat, jumped)  # the one host sync tap makes per step
+        state.jumped = None
+        if left:
+            return self._restart(state, call, evaluation, x)
+        if not finite:
+            r_hat, choice = self._finite_choice(state, evaluation)
+        if self.config.check_finite:
+            fall_back = self.shards.agree(r_hat is None, x.device)[0]  # every rank falls back together, or none does
+            if fall_back:
+                state.counters.fallbacks += 1
+                return self._full(state, call, evaluation, x)
         probe_blocks = int(evaluation.probed is not None and self.probe.runs_first_block)
-        self._count(state, evaluation.device_set, evaluation.choice, probe_blocks)
+        self._count(state, evaluation.device_set, choice, probe_blocks)
         state.skipping = True
         hidden = (x.to(self.cache_dtype) + r_hat).to(x.dtype)
         return self.adapter.skip_output(call.args, call.kwargs, hidden)
+
+    def _read_checks(self, r_hat: torch.Tensor, jumped: torch.Tensor | None) -> tuple[bool, bool]:
+        """(whether r_hat is finite, whether the trajectory was left), read from the device in one sync, and only
+        what is checked: nothing at all with check_finite and the guard both off."""
+        checks = []
+        if self.config.check_finite:
+            checks.append(torch.isfinite(r_hat).all())
+        if jumped is not None:
+            checks.append(jumped)
+        if not checks:
+            return True, False
+        read = torch.stack(checks).tolist()
+        return (read[0] if self.config.check_finite else True), (read[-1] if jumped is not None else False)
+
+    def _restart(self, state: GenerationState, call: BlockCall, evaluation: StepEvaluation, x: torch.Tensor) -> Any:
+        """The latents left the trajectory the cache describes: forget it, compute this step in full, say so once."""
+        state.forget_history()
+        state.counters.restarts += 1
+        self._say_once(
+            "the latents jumped off their trajectory between two steps (a callback that edits them?); the forecast "
+            "started over from a full step (counted in tap.stats(...).restarts). Call handle.invalidate() in such a "
+            "callback to say so directly"
+        )
+        return self._full(state, call, evaluation, x)
 
     # -- pieces ------------------------------------------------------------------------------------
     def _device_active_set(self, state: GenerationState, device: torch.device) -> DeviceActiveSet:
@@ -404,18 +449,41 @@ class Runtime:
             self._warned.add(message)
             warnings.warn(f"tap: {message}", RuntimeWarning, stacklevel=3)
 
-    def _report_non_finite(self, state: GenerationState, evaluation: StepEvaluation, r_hat: torch.Tensor) -> None:
-        """Count a fallback and warn once per candidate that predicted a non-finite value."""
-        state.counters.fallbacks += 1
-        bad_tokens = ~torch.isfinite(r_hat).all(dim=-1)
-        used = evaluation.device_set.family_index[evaluation.choice][bad_tokens].unique().tolist()
-        labels = [self.family[index].label for index in used if self.family[index].label not in self._warned]
+    def _finite_choice(self, state: GenerationState, evaluation: StepEvaluation):
+        """(r_hat, choice) with each token whose chosen candidate predicted a non-finite value there given the
+        finite candidate it scores best on (the first finite one when nothing is scored); (None, None) when a
+        token has no finite candidate. Reports each non-finite candidate once."""
+        device_set, choice = evaluation.device_set, evaluation.choice
+        candidates = len(device_set.active.indices)
+        finite = torch.stack([
+            torch.isfinite(self._assemble(state, device_set, torch.full_like(choice, c), state.r)).all(dim=-1) for c in range(candidates)
+        ])  # [C, B, N]
+        self._report_non_finite(state, [int(device_set.family_index[c]) for c in range(candidates) if not bool(finite[c].all())])
+        if not bool(finite.any(dim=0).all()):
+            return None, None
+        if self.selector.needs_losses and evaluation.probed is not None:
+            scores = self._losses(state, device_set, evaluation.h)[..., : choice.shape[-1]]
+            scores = torch.nn.functional.pad(scores, (0, choice.shape[-1] - scores.shape[-1]))  # tokens the probe does not see
+        else:
+            scores = torch.arange(candidates, dtype=torch.float32, device=choice.device)[:, None, None].expand_as(finite)
+        scores = torch.where(finite, scores.to(torch.float32), torch.inf)
+        kept = finite.gather(0, choice[None])[0]
+        choice = torch.where(kept, choice, scores.argmin(dim=0))
+        return self._assemble(state, device_set, choice, state.r), choice
+
+    def _report_non_finite(self, state: GenerationState, family_indices: list[int]) -> None:
+        """Count the step for each candidate that predicted a non-finite value, and warn once per candidate."""
+        for index in family_indices:
+            label = self.family[index].label
+            state.counters.non_finite[label] = state.counters.non_finite.get(label, 0) + 1
+        labels = [self.family[index].label for index in family_indices if self.family[index].label not in self._warned]
         if labels:
             self._warned.update(labels)
             warnings.warn(
-                f"tap: candidate {', '.join(labels)} predicted non-finite values at step {state.step}; that step "
-                "was computed in full instead (counted in tap.stats(...).fallbacks)",
-                RuntimeWarning, stacklevel=2,
+                f"tap: candidate {', '.join(labels)} predicted non-finite values at step {state.step}; the tokens that "
+                "chose it use the best finite candidate instead, and a step with no finite candidate for some token is "
+                "computed in full (counted in tap.stats(...).fallbacks)",
+                RuntimeWarning, stacklevel=3,
             )
 
     def _count(self, state: GenerationState, device_set: DeviceActiveSet, choice: torch.Tensor, probe_blocks: int):

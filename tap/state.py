@@ -23,7 +23,9 @@ class Counters:
     candidate_tokens: torch.Tensor | None = None  # [len(family)] tokens that used each candidate
     cache_bytes: int = 0  # the most the cache held
     fallbacks: int = 0  # predicted steps computed in full because the prediction was not finite
+    restarts: int = 0  # steps at which the stack input left its trajectory, so the forecast started over
     left_alone: str | None = None  # why the schedule computed this whole generation in full, if it did
+    non_finite: dict[str, int] = attrs.field(factory=dict)  # predicted steps in which each candidate was not finite somewhere
 
 
 class GenerationState(BaseState):
@@ -58,6 +60,13 @@ class GenerationState(BaseState):
         self.full_reason: str | None = None  # why this call must run every block (see Adapter.full_compute_reason)
         self.left_alone: str | None = None  # why the schedule computes this whole generation (see Schedule.left_alone)
         self.per_block = False  # whether this call sums block residuals (see Adapter.block_image)
+        self.x_last: torch.Tensor | None = None  # the stack input of the last call (see tap.trajectory)
+        self.change_last: torch.Tensor | None = None  # [B] how far the stack input moved at that call
+        self.jumped: torch.Tensor | None = None  # a jump seen on a full step, read at the next predicted step
+
+    def forget_history(self) -> None:
+        """Drop the cached full steps but stay in the generation: the trajectory they forecast no longer holds."""
+        self.cached_steps, self.r, self.h, self.gram, self.jumped = (), None, None, None, None
 
     def push(self, step: int, h: torch.Tensor | None, r: torch.Tensor, keep: int) -> None:
         """Cache one full step, keeping the last ``keep``; a residual of another shape starts the history over."""

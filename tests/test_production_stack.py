@@ -230,6 +230,29 @@ def test_a_non_finite_prediction_is_computed_in_full_counted_and_reported_once(r
     torch.testing.assert_close(image, full, rtol=0, atol=0)
     stats = tap.stats(pipe)
     assert stats.fallbacks == PREDICTED and stats.full_steps == STEPS and stats.predicted_steps == 0
+    assert stats.non_finite == {"poisoned-reuse": PREDICTED}
+
+
+@pytest.mark.parametrize("selector", ["token", "fixed"])
+def test_a_non_finite_candidate_loses_the_selection_at_its_tokens_and_the_family_keeps_predicting(selector):
+    """taylor order 1 with a predictor that is NaN at one token: that token takes taylor, nothing falls back."""
+    tap.register_predictor(PoisonedReuse)
+    pipe = demo()
+    taylor = tap.Candidate(tap.get_predictor("taylor", order=1))
+    family = (tap.Candidate(PoisonedReuse()), taylor) if selector == "fixed" else (taylor, tap.Candidate(PoisonedReuse()))
+    with pytest.warns(RuntimeWarning, match="poisoned-reuse.*non-finite") as caught:
+        with tap.accelerate(pipe, candidates=family, selector=selector, interval=INTERVAL) as handle:
+            image = generate(pipe)
+            stats = handle.stats()
+    assert len([w for w in caught if "non-finite" in str(w.message)]) == 1
+    assert torch.isfinite(image).all()
+    assert (stats.fallbacks, stats.predicted_steps) == (0, PREDICTED)
+    assert stats.non_finite == {"poisoned-reuse": PREDICTED}
+    with tap.accelerate(pipe, candidates=(taylor,), interval=INTERVAL):
+        only_taylor = generate(pipe)
+    if selector == "fixed":  # fixed picks the first candidate: every token but the poisoned one keeps reuse
+        assert not torch.equal(image, only_taylor)
+    assert "non-finite predictions: poisoned-reuse in" in str(stats)
 
 
 def test_bench_counts_the_blocks_and_full_steps_of_both_experts():

@@ -8,6 +8,7 @@ stock `diffusers.FluxTransformer2DModel` called exactly as `FluxPipeline` calls 
 from __future__ import annotations
 
 import string
+from typing import Callable, Sequence
 
 import diffusers
 import torch
@@ -131,6 +132,8 @@ class GlyphPipeline(DiffusionPipeline):
         generator: torch.Generator | list[torch.Generator] | None = None,
         output_type: str = "pil",
         return_dict: bool = True,
+        callback_on_step_end: Callable[[DiffusionPipeline, int, torch.Tensor, dict], dict] | None = None,
+        callback_on_step_end_tensor_inputs: Sequence[str] = ("latents",),
     ) -> ImagePipelineOutput | tuple:
         """Generate one glyph per prompt.
 
@@ -141,9 +144,14 @@ class GlyphPipeline(DiffusionPipeline):
             generator: torch generator(s) for the initial noise; the result is deterministic given it.
             output_type: "pil" (mode "L" images), "np" ([B, 64, 64, 1] floats in [0, 1]) or "pt" ([B, 1, 64, 64]).
             return_dict: return an `ImagePipelineOutput` rather than a tuple.
+            callback_on_step_end: called after each step as ``callback(pipe, i, t, {"latents": ...})`` as in
+                diffusers' pipelines; the latents it returns replace the pipeline's.
+            callback_on_step_end_tensor_inputs: the tensors passed to the callback (only ``"latents"``).
         """
         if output_type not in ("pil", "np", "pt"):
             raise ValueError(f"output_type must be 'pil', 'np' or 'pt', got {output_type!r}")
+        if set(callback_on_step_end_tensor_inputs) - {"latents"}:
+            raise ValueError(f"callback_on_step_end_tensor_inputs may name only 'latents', got {list(callback_on_step_end_tensor_inputs)}")
         device = self._execution_device
         dtype = self.transformer.dtype
         batch_size = 1 if isinstance(prompt, str) else len(prompt)
@@ -159,7 +167,7 @@ class GlyphPipeline(DiffusionPipeline):
         self.scheduler.set_timesteps(num_inference_steps, device=device)
         timesteps = self.scheduler.timesteps
         with self.progress_bar(total=len(timesteps)) as progress_bar:
-            for t in timesteps:
+            for index, t in enumerate(timesteps):
                 model_input = torch.cat([latents, latents]) if do_cfg else latents
                 timestep = t.expand(model_input.shape[0]).to(dtype)
                 with self.transformer.cache_context("cond"):  # batched CFG is one context, as in FluxPipeline
@@ -176,6 +184,9 @@ class GlyphPipeline(DiffusionPipeline):
                     uncond, cond = velocity.chunk(2)
                     velocity = uncond + guidance_scale * (cond - uncond)
                 latents = self.scheduler.step(velocity, t, latents, return_dict=False)[0]
+                if callback_on_step_end is not None:
+                    given = {"latents": latents} if "latents" in callback_on_step_end_tensor_inputs else {}
+                    latents = callback_on_step_end(self, index, t, given).pop("latents", latents)
                 progress_bar.update()
 
         images = (unpack_pixels(latents.float()) / 2 + 0.5).clamp(0, 1)
