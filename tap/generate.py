@@ -231,7 +231,7 @@ def generate_and_report(args: argparse.Namespace, config: TAPConfig, world: int 
         return 0
     summary.update(context_parallel=world, frames=len(accelerated), full_steps=stats.full_steps, predicted_steps=stats.predicted_steps,
                    blocks_avoided=round(stats.blocks_avoided, 4), cache_bytes=stats.cache_bytes, fallbacks=stats.fallbacks,
-                   left_alone=stats.left_alone)
+                   left_alone=stats.left_alone, restarts=stats.restarts)
 
     kind = "video" if len(accelerated) > 1 else "image"
     out = output_path(args.out, video=kind == "video")
@@ -243,24 +243,28 @@ def generate_and_report(args: argparse.Namespace, config: TAPConfig, world: int 
         save_frames(to_pixels(accelerated), out)
     summary[kind] = str(out)
 
-    if args.json:
-        print(json.dumps(summary, indent=2))
-    else:
-        lines = [f"tap:          {summary['tap_seconds']:.2f} s ({stats.full_steps} full + {stats.predicted_steps} predicted steps, "
-                 f"{100 * stats.blocks_avoided:.0f}% of block evaluations avoided)"]
-        if full is not None:
-            lines = [f"full compute: {summary['full_seconds']:.2f} s", *lines,
-                     f"speedup:      {summary['speedup']:.2f}x", f"PSNR:         {summary['psnr']:.2f} dB",
-                     f"SSIM:         {summary['ssim']:.4f}"]
-        lines.append(f"full steps:   {summary['full_step_rule']}")
-        if stats.left_alone is not None:
-            lines.append(f"left alone:   {stats.left_alone}")
-        if world > 1:
-            lines.append(f"ranks:        {world} (context parallelism)")
-        if stats.fallbacks:
-            lines.append(f"fallbacks:    {stats.fallbacks} predicted steps computed in full (not finite)")
-        print("\n".join([*lines, f"{kind + ':':<13} {out}"]), file=sys.stdout)
+    print(json.dumps(summary, indent=2) if args.json else summary_text(summary, kind), file=sys.stdout)
     return 0
+
+
+def summary_text(summary: dict, kind: str) -> str:
+    """The readable report of ``tap generate``: timings, quality, the full steps' rule, and what else happened."""
+    lines = [f"tap:          {summary['tap_seconds']:.2f} s ({summary['full_steps']} full + {summary['predicted_steps']} predicted steps, "
+             f"{100 * summary['blocks_avoided']:.0f}% of block evaluations avoided)"]
+    if "full_seconds" in summary:
+        lines = [f"full compute: {summary['full_seconds']:.2f} s", *lines,
+                 f"speedup:      {summary['speedup']:.2f}x", f"PSNR:         {summary['psnr']:.2f} dB",
+                 f"SSIM:         {summary['ssim']:.4f}"]
+    lines.append(f"full steps:   {summary['full_step_rule']}")
+    if summary["left_alone"] is not None:
+        lines.append(f"left alone:   {summary['left_alone']}")
+    if summary["context_parallel"] > 1:
+        lines.append(f"ranks:        {summary['context_parallel']} (context parallelism)")
+    if summary["fallbacks"]:
+        lines.append(f"fallbacks:    {summary['fallbacks']} predicted steps computed in full (not finite)")
+    if summary["restarts"]:
+        lines.append(f"restarts:     {summary['restarts']} (the latents left their trajectory)")
+    return "\n".join([*lines, f"{kind + ':':<13} {summary[kind]}"])
 
 
 def add_video_options(parser) -> None:

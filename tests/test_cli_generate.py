@@ -104,3 +104,16 @@ def test_tune_command_writes_a_preset_that_generate_loads(tmp_path):
     assert preset.exists() and "saved preset" in result.stdout
     generated = run_tap("generate", "--steps", "6", "--preset", str(preset), "--no-compare", "--out", str(tmp_path / "x.png"))
     assert generated.returncode == 0, generated.stderr
+
+
+def test_the_text_report_says_how_many_ranks_ran_and_what_else_happened():
+    from tap.generate import summary_text
+
+    summary = dict(tap_seconds=1.0, full_steps=9, predicted_steps=41, blocks_avoided=0.82, full_step_rule="a full step every 6 steps",
+                   left_alone=None, context_parallel=2, fallbacks=1, restarts=1, image="tap-generate.png")
+    text = summary_text(summary, "image")
+    assert "ranks:        2 (context parallelism)" in text
+    assert "fallbacks:    1 predicted steps" in text and "restarts:     1" in text
+    assert "full steps:   a full step every 6 steps" in text and text.endswith("image:        tap-generate.png")
+    alone = summary_text({**summary, "context_parallel": 1, "fallbacks": 0, "restarts": 0, "left_alone": "a run of 8 steps"}, "image")
+    assert "ranks" not in alone and "fallbacks" not in alone and "left alone:   a run of 8 steps" in alone
