@@ -30,6 +30,7 @@ from tqdm import tqdm
 
 import tap
 from tap.api import find_denoisers, find_transformer, resolve_adapter
+from tap.compat import hook_registry, state_cache
 from tap.compile import unwrap
 from tap.config import TAPConfig
 from tap.generate import DTYPES, add_video_options, call_options, check_sizes, check_writable, is_video, load_pipeline, run_pipeline
@@ -195,12 +196,12 @@ def hook_state_bytes(transformer: torch.nn.Module) -> int:
 
     seen, total = set(), 0
     for module in transformer.modules():
-        registry = getattr(module, "_diffusers_hook", None)
+        registry = hook_registry(module)
         for hook in (registry.hooks.values() if registry else ()):
             states = []
             for value in vars(hook).values():
                 if isinstance(value, StateManager):
-                    states += value._state_cache.values()
+                    states += state_cache(value).values()
                 elif isinstance(value, BaseState) or type(value).__name__.endswith("State"):
                     states.append(value)  # PAB and FasterCache keep plain state objects
             for tensor in (t for state in states for t in _tensors(vars(state))):

@@ -6,7 +6,7 @@ each block's ``Module.compile``), in place (``transformer.compile()``) and as a 
 graph-break or recompile at every step, so tap takes the compilation over: it keeps the compiled
 wrapper off the module it was put on and compiles each block's own forward with the same
 settings instead; :meth:`CompileTakeover.restore` puts every wrapper back. The few torch
-internals this needs (where a compiled wrapper keeps its settings) are read here and nowhere else.
+internals this needs (where a compiled wrapper keeps its settings) are read through :mod:`tap.compat`.
 """
 
 from __future__ import annotations
@@ -14,8 +14,16 @@ from __future__ import annotations
 from typing import Any, Callable
 
 import torch
-from torch._dynamo import eval_frame
 
+from tap.compat import (
+    compiled_call_impl,
+    dynamo_context,
+    in_optimized_module,
+    is_dynamo_context,
+    is_optimized_module,
+    optimized_module_target,
+    set_compiled_call_impl,
+)
 from tap.errors import TAPError
 
 Compiler = Callable[[Callable], Callable]  # compiles a callable with settings the user chose
@@ -24,28 +32,28 @@ COMPILE_ORDER_HINT = "enable tap first and compile after, e.g. tap.enable(pipe);
 
 
 def is_compiled_wrapper(module: Any) -> bool:
-    return isinstance(module, eval_frame.OptimizedModule)
+    return is_optimized_module(module)
 
 
 def unwrap(module: Any) -> Any:
     """The module a ``torch.compile(module)`` wrapper holds, or the module itself."""
-    return module._orig_mod if is_compiled_wrapper(module) else module
+    return optimized_module_target(module) if is_compiled_wrapper(module) else module
 
 
 def called_from_compiled_wrapper() -> bool:
     """Whether the current call came through an ``OptimizedModule``'s ``__call__``."""
-    return bool(getattr(eval_frame, "_in_optimized_module", False))
+    return in_optimized_module()
 
 
 def compiler_of(module: torch.nn.Module) -> Compiler | None:
     """How ``module`` was compiled (``Module.compile`` or ``torch.compile``), as a compiler; None if it was not."""
     if is_compiled_wrapper(module):
-        return module.dynamo_ctx
-    wrapper = getattr(module, "_compiled_call_impl", None)
+        return dynamo_context(module)
+    wrapper = compiled_call_impl(module)
     if wrapper is None:
         return None
     for cell in getattr(wrapper, "__closure__", None) or ():
-        if isinstance(cell.cell_contents, eval_frame._TorchDynamoContext):
+        if is_dynamo_context(cell.cell_contents):
             return cell.cell_contents
     raise TAPError(
         f"this {type(module).__name__} was compiled before tap.enable, and tap cannot read the compile "
@@ -75,11 +83,11 @@ class CompileTakeover:
         if is_compiled_wrapper(module):
             saved = {key: module.__dict__[key] for key in ("forward", "_forward") if key in module.__dict__}
             self._forwards.append((module, saved))
-            module.forward = module._orig_mod.__call__
+            module.forward = optimized_module_target(module).__call__
             module.__dict__.pop("_forward", None)
         else:
-            self._call_impls.append((module, module._compiled_call_impl))
-            module._compiled_call_impl = None
+            self._call_impls.append((module, compiled_call_impl(module)))
+            set_compiled_call_impl(module, None)
         return compiler
 
     def intercept(self, module: torch.nn.Module, on_compile: Callable[[Compiler], None]) -> None:
@@ -96,7 +104,7 @@ class CompileTakeover:
         for module in self._intercepted:
             module.__dict__.pop("compile", None)
         for module, call_impl in self._call_impls:
-            module._compiled_call_impl = call_impl
+            set_compiled_call_impl(module, call_impl)
         for module, saved in self._forwards:
             module.__dict__.pop("forward", None)
             module.__dict__.update(saved)
@@ -138,7 +146,7 @@ class BlockCompiles:
 
     def take_new_wrapper(self, module: Any) -> None:
         """A ``torch.compile`` wrapper of the transformer that appeared after tap.enable (as ``pipe.transformer``)."""
-        if is_compiled_wrapper(module) and module._orig_mod is self.transformer and not self.wrapper_taken:
+        if is_compiled_wrapper(module) and optimized_module_target(module) is self.transformer and not self.wrapper_taken:
             self._all(self.takeover.take(module))
             self.wrapper_taken = True
 

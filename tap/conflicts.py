@@ -12,6 +12,7 @@ from typing import Iterable
 
 import torch
 
+from tap.compat import cache_dit_cached, cache_dit_original_forward, diffusers_cache_config, hook_registry, set_cache_dit_original_forward
 from tap.errors import TAPError
 
 # diffusers.hooks modules whose hooks cache or skip computation across steps
@@ -25,7 +26,7 @@ class CacheConflictError(TAPError):
 def _diffusers_cache_hooks(modules: Iterable[torch.nn.Module]) -> list[str]:
     names = set()
     for module in modules:
-        registry = getattr(module, "_diffusers_hook", None)
+        registry = hook_registry(module)
         for hook in getattr(registry, "hooks", {}).values():
             origin = type(hook).__module__
             if origin.startswith("diffusers.hooks.") and origin.rsplit(".", 1)[1] in DIFFUSERS_CACHE_MODULES:
@@ -37,7 +38,7 @@ def other_caches(transformer: torch.nn.Module, modules: Iterable[torch.nn.Module
     """Each other cache found on ``transformer`` (looking at ``modules`` for hooks), with how to remove it;
     ``tap_on`` when tap is enabled there already, so the other cache came after it."""
     found = []
-    config = getattr(transformer, "_cache_config", None)
+    config = diffusers_cache_config(transformer)
     if config is not None:
         found.append(f"diffusers' {type(config).__name__} (remove it with transformer.disable_cache())")
     else:
@@ -47,7 +48,7 @@ def other_caches(transformer: torch.nn.Module, modules: Iterable[torch.nn.Module
                 f"diffusers cache hooks {', '.join(hooks)} (remove them with "
                 "diffusers.hooks.HookRegistry.check_if_exists_or_initialize(transformer).remove_hook(name))"
             )
-    if getattr(transformer, "_is_cached", False):
+    if cache_dit_cached(transformer):
         found.append(CACHE_DIT_AFTER_TAP if tap_on else CACHE_DIT_BEFORE_TAP)
     return found
 
@@ -77,5 +78,5 @@ def release_to_cache_dit(transformer: torch.nn.Module, hooked_forward) -> None:
     """Once tap is removed from ``transformer``: where cache-dit, enabled after tap, saved tap's ``hooked_forward``
     to restore, give it the transformer's own forward instead. cache-dit rebinds what it saved with ``__get__``,
     which a ``functools.partial`` lacks, so ``cache_dit.disable_cache`` would raise AttributeError (cache-dit 1.5.3)."""
-    if hooked_forward is not None and getattr(transformer, "_original_forward", None) is hooked_forward:
-        transformer._original_forward = transformer.forward
+    if hooked_forward is not None and cache_dit_original_forward(transformer) is hooked_forward:
+        set_cache_dit_original_forward(transformer, transformer.forward)

@@ -14,6 +14,7 @@ from typing import Callable
 import torch
 from diffusers.hooks import HookRegistry, ModelHook
 
+from tap.compat import drop_hook_registry, hook_registry
 from tap.compile import Compiler
 from tap.errors import CopyError
 from tap.probe import BlockCall
@@ -143,7 +144,7 @@ def _beneath_accelerate(module: torch.nn.Module):
 
 
 def _hook(module: torch.nn.Module, hook: ModelHook, name: str, created: list) -> None:
-    if not hasattr(module, "_diffusers_hook"):
+    if hook_registry(module) is None:
         created.append(module)
     with _beneath_accelerate(module):
         HookRegistry.check_if_exists_or_initialize(module).register_hook(hook, name)
@@ -165,21 +166,21 @@ def install(transformer: torch.nn.Module, runtime: Runtime, on_generation: Calla
 
 
 def block_hooks(blocks: list[torch.nn.Module]) -> list[BlockHook]:
-    return [block._diffusers_hook.get_hook(BLOCK_HOOK) for block in blocks]
+    return [hook_registry(block).get_hook(BLOCK_HOOK) for block in blocks]
 
 
 def uninstall(transformer: torch.nn.Module, blocks: list[torch.nn.Module], created: list[torch.nn.Module]) -> None:
     """Remove tap's hooks; modules that had no hook registry before tap get back their plain forward."""
     for module, name in [(transformer, TRANSFORMER_HOOK), *((b, BLOCK_HOOK) for b in blocks)]:
-        registry = getattr(module, "_diffusers_hook", None)
+        registry = hook_registry(module)
         if registry is not None:
             with _beneath_accelerate(module):
                 registry.remove_hook(name, recurse=False)
     for module in created:
-        if not module._diffusers_hook.hooks:
-            del module._diffusers_hook
+        if not hook_registry(module).hooks:
+            drop_hook_registry(module)
             bound = module.__dict__.get("forward")
             if getattr(bound, "__func__", None) is type(module).forward:
                 del module.forward
-    if hasattr(transformer, "_diffusers_hook"):
+    if hook_registry(transformer) is not None:
         HookRegistry.check_if_exists_or_initialize(transformer).invalidate_child_registries_cache()

@@ -18,11 +18,12 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
+from tap.compat import context_parallel_mesh
+
 
 def context_parallel_group(transformer: torch.nn.Module) -> Any:
     """The process group diffusers' context parallelism splits this transformer's tokens over, or None."""
-    config = getattr(getattr(transformer, "_parallel_config", None), "context_parallel_config", None)
-    mesh = getattr(config, "_flattened_mesh", None)
+    mesh = context_parallel_mesh(transformer)
     return None if mesh is None else mesh.get_group()
 
 

@@ -8,6 +8,8 @@ import attrs
 import torch
 from diffusers.hooks.hooks import BaseState, StateManager
 
+from tap.compat import cache_context, state_cache
+
 DEFAULT_CONTEXT = "default"
 
 
@@ -109,26 +111,29 @@ class ContextStates(StateManager):
             self._sample = None
 
     def get_state(self) -> GenerationState:
-        name = getattr(self._context, "name", None) or DEFAULT_CONTEXT
+        context = self.current
+        name = (context if isinstance(context, str) else getattr(context, "name", None)) or DEFAULT_CONTEXT
         if self.slot:
             name = f"{name}/call {self.slot + 1}"
         if self._sample is not None:
             name = f"{name}/sample {self._sample}"
-        if name not in self._state_cache:
-            self._state_cache[name] = GenerationState()
-        return self._state_cache[name]
+        cache = state_cache(self)
+        if name not in cache:
+            cache[name] = GenerationState()
+        return cache[name]
 
     @property
     def current(self):
-        """The cache context diffusers set around this call (a ``CacheContext``), or None."""
-        return self._context
+        """The cache context diffusers set around this call (a ``CacheContext``, or its name on diffusers'
+        main branch), or None."""
+        return cache_context(self)
 
     def states(self) -> dict[str, GenerationState]:
-        return dict(self._state_cache)
+        return dict(state_cache(self))
 
     def clear(self) -> None:
-        self._state_cache.clear()
+        state_cache(self).clear()
 
     def release(self) -> None:
-        for state in self._state_cache.values():
+        for state in state_cache(self).values():
             state.release()

@@ -4,6 +4,10 @@ Each check raises AssertionError, and only AssertionError, with a counterexample
 
     from tap.testing import check_predictor
     check_predictor(MyPredictor(order=2))
+
+The predictor checks draw their cases with hypothesis, which comes with the test extra
+(``pip install 'tap-diffusion[test]'``); importing this module does not need it, and without it
+those checks raise :class:`MissingTestExtraError` instead.
 """
 
 from __future__ import annotations
@@ -11,12 +15,10 @@ from __future__ import annotations
 import contextlib
 
 import torch
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 from tap.adapter import Adapter
 from tap.distance import Distance, GramStats
-from tap.errors import InsufficientHistoryError
+from tap.errors import InsufficientHistoryError, TAPError
 from tap.predictor import Predictor
 from tap.probe import BlockCall, Probe, ProbeResult
 from tap.schedule import Schedule, StepView
@@ -30,6 +32,23 @@ MAX_TARGET_OFFSET = 8
 # below 1e6 there, so honest errors are < 1e-9 of the values' scale; a wrong formula misses by
 # O(1) of that scale. 1e-7 sits between the two with margins of 100x on both sides.
 RELATIVE_TOLERANCE = 1e-7
+
+
+class MissingTestExtraError(TAPError, ImportError):
+    """A check that draws random cases ran without hypothesis, which the test extra installs."""
+
+
+def _hypothesis():
+    """The hypothesis module, imported when a check first needs it."""
+    try:
+        import hypothesis
+        import hypothesis.strategies
+    except ImportError as error:
+        raise MissingTestExtraError(
+            "tap.testing's predictor checks need hypothesis, which a plain install lacks: "
+            "pip install 'tap-diffusion[test]'"
+        ) from error
+    return hypothesis
 
 
 @contextlib.contextmanager
@@ -55,9 +74,14 @@ def check_declarations(predictor: Predictor) -> None:
     assert _is_int(degree) and degree >= 0, f"{predictor}: exact_degree must be an int >= 0, got {degree!r}"
 
 
-@st.composite
-def polynomial_cases(draw, predictor: Predictor):
-    """(steps, values, target, expected) for a random polynomial of degree <= exact_degree."""
+def polynomial_cases(predictor: Predictor):
+    """A hypothesis strategy drawing (steps, values, target, expected) for a random polynomial of
+    degree <= ``predictor.exact_degree``."""
+    return _hypothesis().strategies.composite(_draw_polynomial_case)(predictor)
+
+
+def _draw_polynomial_case(draw, predictor: Predictor):
+    st = _hypothesis().strategies
     count = min(predictor.history + draw(st.integers(0, 3)), MAX_STEP + 1)
     steps = sorted(draw(st.lists(st.integers(0, MAX_STEP), min_size=count, max_size=count, unique=True)))
     target = steps[-1] + draw(st.integers(1, MAX_TARGET_OFFSET))
@@ -84,9 +108,13 @@ def check_polynomial_exactness(predictor: Predictor, max_examples: int = 200) ->
     1..8 steps past the last cached one, random trailing shapes, float64.
     """
     check_declarations(predictor)
+    hypothesis = _hypothesis()
 
-    @settings(max_examples=max_examples, deadline=None, database=None, report_multiple_bugs=False, suppress_health_check=list(HealthCheck))
-    @given(polynomial_cases(predictor))
+    @hypothesis.settings(
+        max_examples=max_examples, deadline=None, database=None, report_multiple_bugs=False,
+        suppress_health_check=list(hypothesis.HealthCheck),
+    )
+    @hypothesis.given(polynomial_cases(predictor))
     def check(case):
         steps, values, target, expected = case
         with failing_as_assertion(predictor, f"steps={steps.tolist()}, target={target}"):

@@ -1,7 +1,8 @@
 """docs/plugins.md stays true: one section per hook with its real signature, and every example runs.
 
 In the spirit of datasette's tests/test_docs.py: the guide is checked against tap.hookspecs, so
-adding, renaming or changing a hook fails here until the guide follows.
+adding, renaming or changing a hook fails here until the guide follows. The other guides are
+checked for examples a user can run: none imports from tests/, and docs/video.md's tiny Wan builds.
 """
 
 import inspect
@@ -9,6 +10,7 @@ import re
 from pathlib import Path
 
 import pytest
+import torch
 
 from tap import hookspecs, testing
 
@@ -77,3 +79,30 @@ def test_code_block_runs(line, code):
     The code is shifted to its line in the guide, so a traceback points into docs/plugins.md.
     """
     exec(compile("\n" * (line - 1) + code, str(GUIDE), "exec"), {"__name__": "docs_example"})
+
+
+DOCS = GUIDE.parent
+
+
+@pytest.mark.parametrize("page", sorted(path.name for path in DOCS.glob("*.md")))
+def test_no_page_imports_from_the_tests(page):
+    """A user's install has no tests/ folder: the guides' commands and examples must not need it."""
+    text = (DOCS / page).read_text()
+    for needle in ("sys.path.insert(0, 'tests')", 'sys.path.insert(0, "tests")', "from tiny_pipelines", "from conftest"):
+        assert needle not in text, f"docs/{page} imports from tests/ ({needle})"
+
+
+def test_video_guide_builds_the_tiny_wan(tmp_path, monkeypatch):
+    """docs/video.md's script writes a pipeline that loads, with the transformer the tests use."""
+    from diffusers import WanPipeline
+
+    from tiny_pipelines import tiny_wan_pipeline
+
+    guide = DOCS / "video.md"
+    text = guide.read_text()
+    match = CODE_BLOCK.search(text)
+    monkeypatch.chdir(tmp_path)
+    exec(compile("\n" * text.count("\n", 0, match.start(1)) + match[1], str(guide), "exec"), {"__name__": "docs_example"})
+    loaded = WanPipeline.from_pretrained(tmp_path / "tiny-wan")
+    expected = tiny_wan_pipeline().transformer.state_dict()
+    assert all(torch.equal(value, expected[name]) for name, value in loaded.transformer.state_dict().items())

@@ -291,3 +291,27 @@ class Forgetful(tap.Schedule):
 def test_check_schedule_fails_with_an_assertion(schedule, message):
     with pytest.raises(AssertionError, match=message):
         check_schedule(schedule)
+
+
+WITHOUT_HYPOTHESIS = """
+import sys
+sys.modules["hypothesis"] = None  # a plain install: importing hypothesis fails
+import tap, tap.testing
+try:
+    tap.testing.check_predictor(tap.get_predictor("taylor", order=1))
+except tap.testing.MissingTestExtraError as error:
+    assert isinstance(error, ImportError) and isinstance(error, tap.TAPError), type(error).__mro__
+    print(error)
+else:
+    raise SystemExit("check_predictor ran without hypothesis")
+"""
+
+
+def test_tap_testing_imports_without_hypothesis():
+    """A plain install has no hypothesis: the module imports, and a check that needs it says what to install."""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", WITHOUT_HYPOTHESIS], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "pip install 'tap-diffusion[test]'" in done.stdout

@@ -1,0 +1,87 @@
+"""tap.compat: the one module that reads private attributes of diffusers, torch and cache-dit."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from diffusers.hooks.hooks import CacheContext, StateManager
+
+from tap.compat import cache_context, state_cache
+from tap.state import DEFAULT_CONTEXT, ContextStates, GenerationState
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# private names of diffusers, torch and cache-dit that only tap/compat.py may read
+FOREIGN_PRIVATE = (
+    "_diffusers_hook", "_state_cache", "_context", "_current_context", "_compiled_call_impl",
+    "dynamo_ctx", "_in_optimized_module", "_is_cached", "_original_forward",
+)
+# read as an attribute (x._context) or named in a string (getattr(x, "_context")); a name merely ending
+# in one of these (cache_context, set_compiled_call_impl, self._contexts) is not a read
+READ = re.compile(r"""[.'"](%s)\b(?!['"]?\w)""" % "|".join(map(re.escape, FOREIGN_PRIVATE)))
+
+
+class MainBranchStates(ContextStates):
+    """ContextStates as on diffusers' main branch, where StateManager keeps the context's name in ``_current_context``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        del self._context
+        self._current_context = None
+
+    def set_context(self, name) -> None:
+        self._current_context = name
+
+
+def test_cache_context_reads_diffusers_0_42_name():
+    manager = StateManager(GenerationState)
+    assert cache_context(manager) is None
+    context = CacheContext("cond", step_index=3)
+    manager.set_context(context)
+    assert cache_context(manager) is context
+    assert state_cache(manager) is vars(manager)["_state_cache"]
+
+
+def test_cache_context_reads_diffusers_main_name():
+    states = MainBranchStates()
+    assert not hasattr(states, "_context")
+    assert cache_context(states) is None
+    states.set_context("uncond")
+    assert cache_context(states) == "uncond"
+
+
+def test_context_states_key_by_either_context():
+    for states, context in ((ContextStates(), CacheContext("cond")), (MainBranchStates(), "cond")):
+        assert states.current is None
+        default = states.get_state()
+        states.set_context(context)
+        assert states.current is context
+        cond = states.get_state()
+        assert cond is not default and states.get_state() is cond
+        assert set(states.states()) == {DEFAULT_CONTEXT, "cond"}
+        states.clear()
+        assert states.states() == {}
+
+
+def test_regex_finds_reads_and_only_reads():
+    assert READ.search("name = getattr(self._context, 'name', None)")
+    assert READ.search('registry = getattr(module, "_diffusers_hook", None)')
+    assert READ.search("return wrapper.dynamo_ctx")
+    assert READ.search("manager._current_context")
+    for line in ("with transformer.cache_context('cond'):", "set_compiled_call_impl(module, None)", "self._contexts = {}",
+                 "self._sample = None", "x = dynamo_context(module)", "getattr(m, '_context_name')"):
+        assert not READ.search(line), line
+
+
+def test_foreign_private_names_are_read_in_tap_compat_only():
+    sources = [*sorted((ROOT / "tap").rglob("*.py")), *sorted((ROOT / "plugins").rglob("*.py"))]
+    assert ROOT / "tap" / "compat.py" in sources
+    reads = [
+        f"{path.relative_to(ROOT)}:{number}: {line.strip()}"
+        for path in sources
+        if path != ROOT / "tap" / "compat.py"
+        for number, line in enumerate(path.read_text().splitlines(), 1)
+        if READ.search(line)
+    ]
+    assert not reads, "read these through tap.compat:\n" + "\n".join(reads)
