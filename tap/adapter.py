@@ -46,7 +46,9 @@ class Adapter(abc.ABC):
         return any(cls.__name__ in self.transformer_classes for cls in type(transformer).__mro__)
 
     def generation_key(self, args: tuple, kwargs: dict) -> tuple[float | None, tuple]:
-        """(first timestep, latent shape) of a transformer call: how the runtime spots a new generation."""
+        """(first timestep, latent shape) of a transformer call; the runtime reads the timestep only when no
+        step index is known (a timestep that rises then starts a new generation) or to place the call among
+        the scheduler's timesteps."""
         timestep = argument(args, kwargs, *self.timestep_argument)
         latents = argument(args, kwargs, *self.hidden_states_argument)
         t = float(timestep.flatten()[0]) if isinstance(timestep, torch.Tensor) else timestep

@@ -4,8 +4,9 @@ Under diffusers' ``transformer.enable_parallelism(config=ContextParallelConfig(.
 of the context-parallel group sees a contiguous chunk of the image tokens. A decision taken from a
 mean over one rank's tokens differs between ranks; a full step on one rank and a predicted step
 on another then desynchronises the attention collectives and hangs. :class:`TokenShards` reduces
-over the whole group with functional collectives (as (sum, count), so uneven shards stay exact) or
-gathers a per-token tensor whole. Plugins that aggregate over tokens use :func:`token_mean` and
+tensors that stay on the device with functional collectives (as (sum, count), so uneven shards
+stay exact) or gathers a per-token tensor whole; a decision the host reads at once (``agree``)
+uses a plain ``all_reduce``. Plugins that aggregate over tokens use :func:`token_mean` and
 :func:`gather_tokens`, which read the group of the step being computed; without parallelism they
 cost nothing.
 """

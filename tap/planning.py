@@ -96,17 +96,7 @@ def record(target: Any, run: Callable[[], Any], num_steps: int, config: TAPConfi
     try:
         if len(handle.denoisers) > 1:
             raise ConfigError(f"tap.plan places the steps of one transformer; this pipeline has {', '.join(handle.denoisers)}")
-        runtime = handle.runtime
-        exit_step = runtime.exit
-
-        def recording_exit(output):
-            state = runtime.states.get_state()
-            if state.pending is not None:
-                context = getattr(runtime.states.current, "name", None) or "default"
-                recorder.add(context, state.step, runtime.residual(state, output).float())
-            return exit_step(output)
-
-        runtime.exit = recording_exit
+        handle.runtime.observe(lambda context, step, residual: recorder.add(context, step, residual.float()))
         with torch.no_grad():
             outputs = run()
     finally:

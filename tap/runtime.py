@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 import warnings
-from typing import Any
+from typing import Any, Callable
 
 import attrs
 import torch
@@ -31,6 +31,7 @@ from tap.schedule import Schedule, StepView
 from tap.state import ContextStates, Counters, GenerationState
 from tap import trajectory
 
+FullStepObserver = Callable[[str, int, torch.Tensor], None]  # (cache context, step index, the stack's residual)
 ACTIVE_SET_CACHE_LIMIT = 4096
 ONE_STEP_GENERATIONS = 3  # one-call generations in a row before tap says that it never predicts
 
@@ -134,6 +135,7 @@ class Runtime:
         self.guards = RuntimeGuards(config, self.family)
         self.shards = NO_SHARDS  # this rank's share of the tokens under context parallelism
         self._one_step_generations = 0  # generations in a row that ended after one call
+        self._observers: list[FullStepObserver] = []
         self._last_call: tuple | None = None  # (step index or timestep, run marker) of the last call without a context
         self.sums_blocks = adapter.residual_per_block or bool(adapter.adds_between_blocks)
 
@@ -296,6 +298,17 @@ class Runtime:
         state.push(state.step, h, r, self.keep)
         if state.h is not None:
             state.gram = GramStats.gram_of(state.h)
+        for observer in self._observers:
+            observer(self.states.context_name, state.step, r)
+
+    def observe(self, observer: FullStepObserver) -> Callable[[], None]:
+        """Call ``observer(context, step, residual)`` after each full step; returns the function that stops it.
+
+        How tools outside the runtime (``tap.plan``, research scripts) see the residuals it computes,
+        without patching its methods; with no observer the runtime does no extra work.
+        """
+        self._observers.append(observer)
+        return lambda: self._observers.remove(observer)
 
     @property
     def selects(self) -> bool:

@@ -110,9 +110,14 @@ class ContextStates(StateManager):
         finally:
             self._sample = None
 
-    def get_state(self) -> GenerationState:
+    @property
+    def context_name(self) -> str:
+        """The name of the cache context diffusers set around this call, or the default context's."""
         context = self.current
-        name = (context if isinstance(context, str) else getattr(context, "name", None)) or DEFAULT_CONTEXT
+        return (context if isinstance(context, str) else getattr(context, "name", None)) or DEFAULT_CONTEXT
+
+    def get_state(self) -> GenerationState:
+        name = self.context_name
         if self.slot:
             name = f"{name}/call {self.slot + 1}"
         if self._sample is not None:

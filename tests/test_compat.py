@@ -85,3 +85,23 @@ def test_foreign_private_names_are_read_in_tap_compat_only():
         if READ.search(line)
     ]
     assert not reads, "read these through tap.compat:\n" + "\n".join(reads)
+
+
+def test_the_private_names_tap_reads_exist_in_the_installed_diffusers_and_torch():
+    """If a release renames one of these, this test names it (and tap.compat is the one place to change)."""
+    import torch
+    from diffusers import FluxTransformer2DModel
+    from diffusers.hooks import HookRegistry
+    from torch._dynamo import eval_frame
+
+    module = torch.nn.Linear(2, 2)
+    HookRegistry.check_if_exists_or_initialize(module)
+    assert hasattr(module, "_diffusers_hook")
+    manager = StateManager(GenerationState)
+    assert hasattr(manager, "_state_cache")
+    assert hasattr(manager, "_context") or hasattr(manager, "_current_context")
+    assert hasattr(torch.nn.Module(), "_compiled_call_impl")
+    assert hasattr(eval_frame, "_in_optimized_module") and hasattr(eval_frame, "_TorchDynamoContext")
+    compiled = torch.compile(torch.nn.Linear(2, 2))
+    assert hasattr(compiled, "dynamo_ctx") and hasattr(compiled, "_orig_mod")
+    assert hasattr(FluxTransformer2DModel, "_cache_config")  # CacheMixin's class attribute

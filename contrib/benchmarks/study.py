@@ -103,14 +103,8 @@ def schedule_methods(intervals: list[int]) -> list[Method]:
 def residual_change_profile(bench: Bench, prompt: str, seed: int) -> np.ndarray:
     """||r_i - r_(i-1)|| / ||r_i|| per step under full compute: how fast the block-stack residual moves."""
     handle = tap.enable(bench.pipe, interval=1)
-    residuals, exit_step = [], handle.runtime.exit
-
-    def record(output):
-        x, _ = handle.runtime.states.get_state().pending
-        residuals.append(handle.runtime.adapter.stack_output(output).float() - x.float())
-        return exit_step(output)
-
-    handle.runtime.exit = record
+    residuals = []
+    handle.runtime.observe(lambda context, step, residual: residuals.append(residual.float()))
     try:
         bench.generate(prompt, seed)
     finally:
