@@ -15,6 +15,8 @@ import tap
 from conftest import sample_flux
 from tap.testing import check_predictor
 
+pytest.importorskip("tap_lsq", reason="the example plugin is not installed: pip install -e contrib/tap-lsq (scripts/test does)")
+
 def lsq_info(infos):
     [info] = [info for info in infos if info.distribution == "tap-lsq"]
     return info

@@ -106,3 +106,14 @@ def test_video_guide_builds_the_tiny_wan(tmp_path, monkeypatch):
     loaded = WanPipeline.from_pretrained(tmp_path / "tiny-wan")
     expected = tiny_wan_pipeline().transformer.state_dict()
     assert all(torch.equal(value, expected[name]) for name, value in loaded.transformer.state_dict().items())
+
+
+def test_the_readmes_configuration_table_lists_every_tapconfig_field():
+    import attrs
+
+    import tap
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    table = readme.split("## Configuration", 1)[1].split("| field |", 1)[1].split("\n\n", 1)[0]
+    documented = {name for row in table.splitlines() for name in re.findall(r"`(\w+)`", row.split("|")[1])}
+    assert documented == {field.name for field in attrs.fields(tap.TAPConfig)}
