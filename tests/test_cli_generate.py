@@ -99,7 +99,9 @@ def test_tune_placement_moves_full_steps_without_adding_any(tmp_path):
 
 def test_tune_command_writes_a_preset_that_generate_loads(tmp_path):
     preset = tmp_path / "tuned.json"
-    result = run_tap("tune", "--target-psnr", "1", "--prompts", "A", "--steps", "6", "--out", str(preset), timeout=600)
+    # the wiring only: the placement stage has its own test (test_tune_placement_moves_full_steps_without_adding_any)
+    result = run_tap("tune", "--target-psnr", "1", "--prompts", "A", "--steps", "6", "--placement-sweeps", "0", "--out", str(preset),
+                     timeout=600)
     assert result.returncode == 0, result.stderr
     assert preset.exists() and "saved preset" in result.stdout
     generated = run_tap("generate", "--steps", "6", "--preset", str(preset), "--no-compare", "--out", str(tmp_path / "x.png"))
