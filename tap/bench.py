@@ -30,7 +30,7 @@ from tqdm import tqdm
 
 import tap
 from tap.api import find_denoisers, find_transformer, resolve_adapter
-from tap.compat import hook_registry, state_cache
+from tap._compat import hook_registry, state_cache
 from tap.compile import unwrap
 from tap.config import TAPConfig
 from tap.generate import DTYPES, add_video_options, call_options, check_sizes, check_writable, is_video, load_pipeline, run_pipeline

@@ -6,7 +6,7 @@ each block's ``Module.compile``), in place (``transformer.compile()``) and as a 
 graph-break or recompile at every step, so tap takes the compilation over: it keeps the compiled
 wrapper off the module it was put on and compiles each block's own forward with the same
 settings instead; :meth:`CompileTakeover.restore` puts every wrapper back. The few torch
-internals this needs (where a compiled wrapper keeps its settings) are read through :mod:`tap.compat`.
+internals this needs (where a compiled wrapper keeps its settings) are read through :mod:`tap._compat`.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any, Callable
 
 import torch
 
-from tap.compat import (
+from tap._compat import (
     compiled_call_impl,
     dynamo_context,
     in_optimized_module,

@@ -12,7 +12,7 @@ from typing import Iterable
 
 import torch
 
-from tap.compat import cache_dit_cached, cache_dit_original_forward, diffusers_cache_config, hook_registry, set_cache_dit_original_forward
+from tap._compat import cache_dit_cached, cache_dit_original_forward, diffusers_cache_config, hook_registry, set_cache_dit_original_forward
 from tap.errors import TAPError
 
 # diffusers.hooks modules whose hooks cache or skip computation across steps

@@ -14,7 +14,7 @@ from typing import Callable
 import torch
 from diffusers.hooks import HookRegistry, ModelHook
 
-from tap.compat import drop_hook_registry, hook_registry
+from tap._compat import drop_hook_registry, hook_registry
 from tap.compile import Compiler
 from tap.errors import CopyError
 from tap.probe import BlockCall

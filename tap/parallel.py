@@ -19,7 +19,7 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
-from tap.compat import context_parallel_mesh
+from tap._compat import context_parallel_mesh
 
 
 def context_parallel_group(transformer: torch.nn.Module) -> Any:

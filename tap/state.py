@@ -8,7 +8,7 @@ import attrs
 import torch
 from diffusers.hooks.hooks import BaseState, StateManager
 
-from tap.compat import cache_context, state_cache
+from tap._compat import cache_context, state_cache
 
 DEFAULT_CONTEXT = "default"
 

@@ -1,4 +1,4 @@
-"""tap.compat: the one module that reads private attributes of diffusers, torch and cache-dit."""
+"""tap._compat: the one module that reads private attributes of diffusers, torch and cache-dit."""
 
 from __future__ import annotations
 
@@ -7,12 +7,12 @@ from pathlib import Path
 
 from diffusers.hooks.hooks import CacheContext, StateManager
 
-from tap.compat import cache_context, state_cache
+from tap._compat import cache_context, state_cache
 from tap.state import DEFAULT_CONTEXT, ContextStates, GenerationState
 
 ROOT = Path(__file__).resolve().parents[1]
 
-# private names of diffusers, torch and cache-dit that only tap/compat.py may read
+# private names of diffusers, torch and cache-dit that only tap/_compat.py may read
 FOREIGN_PRIVATE = (
     "_diffusers_hook", "_state_cache", "_context", "_current_context", "_compiled_call_impl",
     "dynamo_ctx", "_in_optimized_module", "_is_cached", "_original_forward",
@@ -76,19 +76,19 @@ def test_regex_finds_reads_and_only_reads():
 
 def test_foreign_private_names_are_read_in_tap_compat_only():
     sources = [*sorted((ROOT / "tap").rglob("*.py")), *sorted((ROOT / "plugins").rglob("*.py"))]
-    assert ROOT / "tap" / "compat.py" in sources
+    assert ROOT / "tap" / "_compat.py" in sources
     reads = [
         f"{path.relative_to(ROOT)}:{number}: {line.strip()}"
         for path in sources
-        if path != ROOT / "tap" / "compat.py"
+        if path != ROOT / "tap" / "_compat.py"
         for number, line in enumerate(path.read_text().splitlines(), 1)
         if READ.search(line)
     ]
-    assert not reads, "read these through tap.compat:\n" + "\n".join(reads)
+    assert not reads, "read these through tap._compat:\n" + "\n".join(reads)
 
 
 def test_the_private_names_tap_reads_exist_in_the_installed_diffusers_and_torch():
-    """If a release renames one of these, this test names it (and tap.compat is the one place to change)."""
+    """If a release renames one of these, this test names it (and tap._compat is the one place to change)."""
     import torch
     from diffusers import FluxTransformer2DModel
     from diffusers.hooks import HookRegistry
