@@ -112,3 +112,30 @@ def fresh_plugins():
     tap.plugins.reload()
     yield
     tap.plugins.reload()
+
+
+DEMO_STEPS, DEMO_INTERVAL = 8, 3  # the demo runs of the production-stack and copies tests
+
+
+def quiet_demo():
+    """The bundled demo pipeline with its progress bar off."""
+    from tap_plugins.demo import load_demo_pipeline
+
+    pipe = load_demo_pipeline()
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+def demo_image(pipe, prompt: str = "A", steps: int = DEMO_STEPS) -> torch.Tensor:
+    """One prompt's image at seed 0, as a [1, 1, 64, 64] tensor."""
+    return pipe([prompt], num_inference_steps=steps, generator=torch.Generator().manual_seed(0), output_type="pt").images
+
+
+@pytest.fixture(scope="session")
+def demo_references():
+    """The demo's image of prompt A computed in full and with tap at DEMO_INTERVAL."""
+    pipe = quiet_demo()
+    full = demo_image(pipe)
+    with tap.accelerate(pipe, interval=DEMO_INTERVAL):
+        return full, demo_image(pipe)
+

@@ -16,34 +16,15 @@ import pytest
 import torch
 
 import tap
-from conftest import sample_flux
+from conftest import DEMO_INTERVAL, DEMO_STEPS, demo_image, quiet_demo, sample_flux
 from tap.conflicts import CacheConflictError
-from tap_plugins.demo import GlyphPipeline, load_demo_pipeline
+from tap_plugins.demo import GlyphPipeline
 
-STEPS, INTERVAL = 8, 3
+STEPS, INTERVAL = DEMO_STEPS, DEMO_INTERVAL
 PREDICTED = STEPS - len(range(0, STEPS, INTERVAL))
 COPY_ADVICE = r"tap\.disable\(pipe\).*copy, then tap\.enable"
 PICKLE_ADVICE = r"tap\.disable\(pipe\).*state_dict\(\)"
 PRODUCTION = Path(__file__).resolve().parent.parent / "docs" / "production.md"
-
-
-def demo():
-    pipe = load_demo_pipeline()
-    pipe.set_progress_bar_config(disable=True)
-    return pipe
-
-
-def generate(pipe):
-    return pipe(["A"], num_inference_steps=STEPS, generator=torch.Generator().manual_seed(0), output_type="pt").images
-
-
-@pytest.fixture(scope="module")
-def references():
-    """The demo's image computed in full and with tap."""
-    pipe = demo()
-    full = generate(pipe)
-    with tap.accelerate(pipe, interval=INTERVAL):
-        return full, generate(pipe)
 
 
 def refuse_copies(target) -> None:
@@ -57,38 +38,38 @@ def refuse_copies(target) -> None:
 
 
 @pytest.mark.parametrize("target", ["pipeline", "transformer"])
-def test_copying_a_pipeline_or_transformer_with_tap_is_refused_and_the_original_keeps_working(references, target):
-    _, accelerated = references
-    pipe = demo()
+def test_copying_a_pipeline_or_transformer_with_tap_is_refused_and_the_original_keeps_working(demo_references, target):
+    _, accelerated = demo_references
+    pipe = quiet_demo()
     tap.enable(pipe, interval=INTERVAL)
-    generate(pipe)
+    demo_image(pipe)
     refuse_copies(pipe if target == "pipeline" else pipe.transformer)
-    torch.testing.assert_close(generate(pipe), accelerated, rtol=0, atol=0)
+    torch.testing.assert_close(demo_image(pipe), accelerated, rtol=0, atol=0)
     assert tap.stats(pipe).predicted_steps == PREDICTED
 
 
-def test_after_disable_a_deep_copy_generates_the_same_image_and_takes_its_own_tap(references):
-    full, accelerated = references
-    pipe = demo()
-    generate(pipe)  # a used pipeline: its transformer holds the hook registry its cache_context made
+def test_after_disable_a_deep_copy_generates_the_same_image_and_takes_its_own_tap(demo_references):
+    full, accelerated = demo_references
+    pipe = quiet_demo()
+    demo_image(pipe)  # a used pipeline: its transformer holds the hook registry its cache_context made
     tap.enable(pipe, interval=INTERVAL)
-    generate(pipe)
+    demo_image(pipe)
     tap.disable(pipe)
     twin = copy.deepcopy(pipe)
-    torch.testing.assert_close(generate(twin), full, rtol=0, atol=0)
-    torch.testing.assert_close(generate(pipe), full, rtol=0, atol=0)
+    torch.testing.assert_close(demo_image(twin), full, rtol=0, atol=0)
+    torch.testing.assert_close(demo_image(pipe), full, rtol=0, atol=0)
     tap.enable(pipe, interval=INTERVAL)
     tap.enable(twin, interval=INTERVAL)
-    torch.testing.assert_close(generate(twin), accelerated, rtol=0, atol=0)
+    torch.testing.assert_close(demo_image(twin), accelerated, rtol=0, atol=0)
     assert (tap.stats(twin).steps, tap.stats(pipe).steps) == (STEPS, 0), "each copy has its own tap"
 
 
-def test_after_disable_a_pipeline_pickles_and_the_unpickled_one_generates_the_same_image(references):
-    full, _ = references
-    pipe = demo()
+def test_after_disable_a_pipeline_pickles_and_the_unpickled_one_generates_the_same_image(demo_references):
+    full, _ = demo_references
+    pipe = quiet_demo()
     with tap.accelerate(pipe, interval=INTERVAL):
-        generate(pipe)
-    torch.testing.assert_close(generate(pickle.loads(pickle.dumps(pipe))), full, rtol=0, atol=0)
+        demo_image(pipe)
+    torch.testing.assert_close(demo_image(pickle.loads(pickle.dumps(pipe))), full, rtol=0, atol=0)
 
 
 def test_a_bare_transformer_with_tap_refuses_copies_and_copies_after_disable(flux):
@@ -139,34 +120,34 @@ def enable_cache_dit(cache_dit, pipe) -> None:
     cache_dit.enable_cache(adapter, cache_config=config)
 
 
-def assert_plain(pipe, references) -> None:
+def assert_plain(pipe, demo_references) -> None:
     """Neither cache is left: the image is computed in full, and tap enables again and accelerates as before."""
-    full, accelerated = references
+    full, accelerated = demo_references
     assert not hasattr(pipe.transformer, "_is_cached") and not hasattr(pipe.transformer, "_tap_handle")
-    torch.testing.assert_close(generate(pipe), full, rtol=0, atol=0)
+    torch.testing.assert_close(demo_image(pipe), full, rtol=0, atol=0)
     with tap.accelerate(pipe, interval=INTERVAL):
-        torch.testing.assert_close(generate(pipe), accelerated, rtol=0, atol=0)
+        torch.testing.assert_close(demo_image(pipe), accelerated, rtol=0, atol=0)
         assert tap.stats(pipe).predicted_steps == PREDICTED
 
 
-def test_cache_dit_enabled_before_tap_is_refused_and_the_advice_works(references, cache_dit):
-    pipe = demo()
+def test_cache_dit_enabled_before_tap_is_refused_and_the_advice_works(demo_references, cache_dit):
+    pipe = quiet_demo()
     enable_cache_dit(cache_dit, pipe)
     advice = r"cache-dit \(remove it with cache_dit\.disable_cache\(pipe\)\).*then call tap\.enable again"
     with pytest.raises(CacheConflictError, match=advice):
         tap.enable(pipe, interval=INTERVAL)
     cache_dit.disable_cache(pipe)
-    assert_plain(pipe, references)
+    assert_plain(pipe, demo_references)
 
 
-def test_cache_dit_enabled_after_tap_is_refused_and_the_advice_works(references, cache_dit):
-    pipe = demo()
+def test_cache_dit_enabled_after_tap_is_refused_and_the_advice_works(demo_references, cache_dit):
+    pipe = quiet_demo()
     tap.enable(pipe, interval=INTERVAL)
-    generate(pipe)
+    demo_image(pipe)
     enable_cache_dit(cache_dit, pipe)
     advice = r"cache-dit, enabled after tap .*tap first, with tap\.disable\(pipe\) then cache_dit\.disable_cache\(pipe\)"
     with pytest.raises(CacheConflictError, match=advice):
-        generate(pipe)
+        demo_image(pipe)
     tap.disable(pipe)
     cache_dit.disable_cache(pipe)
-    assert_plain(pipe, references)
+    assert_plain(pipe, demo_references)

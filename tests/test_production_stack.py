@@ -8,30 +8,12 @@ from diffusers import FirstBlockCacheConfig, PyramidAttentionBroadcastConfig, Ta
 from diffusers.hooks import apply_group_offloading
 
 import tap
+from conftest import DEMO_INTERVAL, DEMO_STEPS, demo_image, quiet_demo
 from tap.conflicts import CacheConflictError
-from tap_plugins.demo import load_demo_pipeline
 from tiny_pipelines import tiny_wan_pipeline
 
-STEPS, INTERVAL = 8, 3
+STEPS, INTERVAL = DEMO_STEPS, DEMO_INTERVAL
 PREDICTED = STEPS - len(range(0, STEPS, INTERVAL))
-
-
-def demo():
-    pipe = load_demo_pipeline()
-    pipe.set_progress_bar_config(disable=True)
-    return pipe
-
-
-def generate(pipe, prompt="A"):
-    return pipe([prompt], num_inference_steps=STEPS, generator=torch.Generator().manual_seed(0), output_type="pt").images
-
-
-@pytest.fixture(scope="module")
-def references():
-    pipe = demo()
-    full = generate(pipe)
-    with tap.accelerate(pipe, interval=INTERVAL):
-        return full, generate(pipe)
 
 
 def model_offload(pipe):
@@ -53,9 +35,9 @@ OFFLOADS = {"model": model_offload, "group": group_offload, "sequential": sequen
 
 @pytest.mark.parametrize("order", ["offload-first", "tap-first"])
 @pytest.mark.parametrize("offload", sorted(OFFLOADS))
-def test_offloading_keeps_tap_on_every_generation_and_disable_keeps_offloading(references, offload, order):
-    full, accelerated = references
-    pipe = demo()
+def test_offloading_keeps_tap_on_every_generation_and_disable_keeps_offloading(demo_references, offload, order):
+    full, accelerated = demo_references
+    pipe = quiet_demo()
     if order == "offload-first":
         OFFLOADS[offload](pipe)
         tap.enable(pipe, interval=INTERVAL)
@@ -63,10 +45,10 @@ def test_offloading_keeps_tap_on_every_generation_and_disable_keeps_offloading(r
         tap.enable(pipe, interval=INTERVAL)
         OFFLOADS[offload](pipe)
     for _ in range(3):
-        torch.testing.assert_close(generate(pipe), accelerated, rtol=0, atol=1e-6)
+        torch.testing.assert_close(demo_image(pipe), accelerated, rtol=0, atol=1e-6)
         assert tap.stats(pipe).predicted_steps == PREDICTED
     tap.disable(pipe)
-    torch.testing.assert_close(generate(pipe), full, rtol=0, atol=1e-6)
+    torch.testing.assert_close(demo_image(pipe), full, rtol=0, atol=1e-6)
     if offload == "model":
         assert hasattr(pipe.transformer, "_hf_hook"), "accelerate's offload hook is still there"
     elif offload == "sequential":
@@ -80,18 +62,18 @@ def test_layerwise_casting_composes_with_tap(order):
     def cast(pipe):
         pipe.transformer.enable_layerwise_casting(storage_dtype=torch.bfloat16, compute_dtype=torch.float32)
 
-    reference_pipe = demo()
+    reference_pipe = quiet_demo()
     cast(reference_pipe)
     with tap.accelerate(reference_pipe, interval=INTERVAL):
-        expected = generate(reference_pipe)
-    pipe = demo()
+        expected = demo_image(reference_pipe)
+    pipe = quiet_demo()
     if order == "casting-first":
         cast(pipe)
         tap.enable(pipe, interval=INTERVAL)
     else:
         tap.enable(pipe, interval=INTERVAL)
         cast(pipe)
-    torch.testing.assert_close(generate(pipe), expected, rtol=0, atol=1e-6)
+    torch.testing.assert_close(demo_image(pipe), expected, rtol=0, atol=1e-6)
     assert tap.stats(pipe).predicted_steps == PREDICTED
     tap.disable(pipe)
     assert pipe.transformer.transformer_blocks[0].attn.to_q.weight.dtype == torch.bfloat16
@@ -154,7 +136,7 @@ CACHES = {
 
 @pytest.mark.parametrize("cache", sorted(CACHES))
 def test_another_cache_is_refused_before_tap_and_at_the_first_call_after(cache):
-    pipe = demo()
+    pipe = quiet_demo()
     pipe.transformer.enable_cache(CACHES[cache])
     with pytest.raises(CacheConflictError, match=rf"{cache}Config.*disable_cache\(\)"):
         tap.enable(pipe)
@@ -162,21 +144,21 @@ def test_another_cache_is_refused_before_tap_and_at_the_first_call_after(cache):
     pipe.transformer.disable_cache()
 
     tap.enable(pipe, interval=INTERVAL)
-    generate(pipe)
+    demo_image(pipe)
     pipe.transformer.enable_cache(CACHES[cache])
     with pytest.raises(CacheConflictError, match="disable_cache"):
-        generate(pipe)
+        demo_image(pipe)
 
 
 def test_cache_dit_is_refused():
-    pipe = demo()
+    pipe = quiet_demo()
     pipe.transformer._is_cached = True  # what cache_dit.enable_cache marks
     with pytest.raises(CacheConflictError, match="cache-dit"):
         tap.enable(pipe)
 
 
 def test_a_pipeline_without_a_transformer_is_a_tap_error():
-    pipe = demo()
+    pipe = quiet_demo()
     pipe.transformer = None
     with pytest.raises(tap.TAPError, match="no transformer"):
         tap.enable(pipe)
@@ -185,9 +167,9 @@ def test_a_pipeline_without_a_transformer_is_a_tap_error():
 
 
 @pytest.mark.parametrize("fail_at", [0, 1, 4])
-def test_a_generation_interrupted_at_any_step_does_not_touch_the_next(references, fail_at):
-    _, accelerated = references
-    pipe = demo()
+def test_a_generation_interrupted_at_any_step_does_not_touch_the_next(demo_references, fail_at):
+    _, accelerated = demo_references
+    pipe = quiet_demo()
     tap.enable(pipe, interval=INTERVAL)
     step = pipe.scheduler.step
     calls = []
@@ -200,9 +182,9 @@ def test_a_generation_interrupted_at_any_step_does_not_touch_the_next(references
 
     pipe.scheduler.step = failing
     with pytest.raises(KeyboardInterrupt):
-        generate(pipe, "B")
+        demo_image(pipe, "B")
     pipe.scheduler.step = step
-    torch.testing.assert_close(generate(pipe), accelerated, rtol=0, atol=0)
+    torch.testing.assert_close(demo_image(pipe), accelerated, rtol=0, atol=0)
     assert tap.stats(pipe).steps == STEPS
 
 
@@ -219,13 +201,13 @@ class PoisonedReuse(tap.Predictor):
         return predicted
 
 
-def test_a_non_finite_prediction_is_computed_in_full_counted_and_reported_once(references):
-    full, _ = references
+def test_a_non_finite_prediction_is_computed_in_full_counted_and_reported_once(demo_references):
+    full, _ = demo_references
     tap.register_predictor(PoisonedReuse)
-    pipe = demo()
+    pipe = quiet_demo()
     tap.enable(pipe, predictor="poisoned-reuse", orders=(0,), interval=INTERVAL)
     with pytest.warns(RuntimeWarning, match="poisoned-reuse.*non-finite") as caught:
-        image = generate(pipe)
+        image = demo_image(pipe)
     assert len([w for w in caught if "non-finite" in str(w.message)]) == 1
     torch.testing.assert_close(image, full, rtol=0, atol=0)
     stats = tap.stats(pipe)
@@ -237,19 +219,19 @@ def test_a_non_finite_prediction_is_computed_in_full_counted_and_reported_once(r
 def test_a_non_finite_candidate_loses_the_selection_at_its_tokens_and_the_family_keeps_predicting(selector):
     """taylor order 1 with a predictor that is NaN at one token: that token takes taylor, nothing falls back."""
     tap.register_predictor(PoisonedReuse)
-    pipe = demo()
+    pipe = quiet_demo()
     taylor = tap.Candidate(tap.get_predictor("taylor", order=1))
     family = (tap.Candidate(PoisonedReuse()), taylor) if selector == "fixed" else (taylor, tap.Candidate(PoisonedReuse()))
     with pytest.warns(RuntimeWarning, match="poisoned-reuse.*non-finite") as caught:
         with tap.accelerate(pipe, candidates=family, selector=selector, interval=INTERVAL) as handle:
-            image = generate(pipe)
+            image = demo_image(pipe)
             stats = handle.stats()
     assert len([w for w in caught if "non-finite" in str(w.message)]) == 1
     assert torch.isfinite(image).all()
     assert (stats.fallbacks, stats.predicted_steps) == (0, PREDICTED)
     assert stats.non_finite == {"poisoned-reuse": PREDICTED}
     with tap.accelerate(pipe, candidates=(taylor,), interval=INTERVAL):
-        only_taylor = generate(pipe)
+        only_taylor = demo_image(pipe)
     if selector == "fixed":  # fixed picks the first candidate: every token but the poisoned one keeps reuse
         assert not torch.equal(image, only_taylor)
     assert "non-finite predictions: poisoned-reuse in" in str(stats)
