@@ -181,7 +181,7 @@ class Runtime:
         if new_generation:
             count = self.clock.num_steps(context)
             with self.guards.schedule:
-                state.left_alone = self.schedule.left_alone(None if count is None else count - state.first_step)
+                state.left_alone = state.counters.left_alone = self.schedule.left_alone(None if count is None else count - state.first_step)
         state.per_block = self.sums_blocks and self.adapter.sums_block_residuals(args, kwargs)
         state.counters.steps += 1
         return new_generation
@@ -235,24 +235,20 @@ class Runtime:
 
     def _enter(self, call: BlockCall) -> Any:
         state = self.states.get_state()
-        if state.full_reason is not None:  # run every block, and keep the step out of the forecast's history
-            self._say_once(state.full_reason + "; such steps run every block")
-            state.counters.full_steps += 1
-            state.counters.blocks_run += len(self.blocks)
-            return call()
-        if state.left_alone is not None:  # the schedule computes this whole run: nothing to cache or forecast
-            self._say_once(state.left_alone)
-            state.counters.left_alone = state.left_alone
+        untouched = state.left_alone if state.full_reason is None else state.full_reason + "; such steps run every block"
+        if untouched is not None:  # run every block, and keep the step out of the forecast's history
+            self._say_once(untouched)
             state.counters.full_steps += 1
             state.counters.blocks_run += len(self.blocks)
             return call()
         x = self.adapter.stack_input(call.args, call.kwargs)
-        jumped = trajectory.jump(state, x, self.shards) if self.config.trajectory_guard else None
+        if self.config.trajectory_guard:
+            trajectory.watch(state, x, self.shards)
         if not state.cached_steps or state.r.shape[1:] != x.shape:
-            return self._full(state, call, None, x, jumped)  # nothing to forecast from: no history, or the tokens changed
+            return self._full(state, call, None, x)  # nothing to forecast from: no history, or the tokens changed
         device_set = self._device_active_set(state, x.device)
         if not device_set.active.indices:
-            return self._full(state, call, None, x, jumped)
+            return self._full(state, call, None, x)
         evaluation = StepEvaluation(self, state, call, device_set)
         view = StepView(
             state.step, self.clock.num_steps(self.states.current), state.cached_steps[-1], len(state.cached_steps),
@@ -263,8 +259,8 @@ class Runtime:
         if self.schedule.uses_probe and self.shards.active:
             full = self._agreed(full, x.device)
         if full:
-            return self._full(state, call, evaluation, x, jumped)
-        return self._predicted(state, call, evaluation, x, jumped)
+            return self._full(state, call, evaluation, x)
+        return self._predicted(state, call, evaluation, x)
 
     def passthrough(self, block: torch.nn.Module, args: tuple, kwargs: dict) -> Any | None:
         """A later block on a predicted step returns its inputs unchanged; None means run it."""
@@ -321,10 +317,7 @@ class Runtime:
         return (self.selects and self.selector.needs_losses) or self.schedule.uses_probe
 
     # -- the two kinds of step ---------------------------------------------------------------------
-    def _full(self, state: GenerationState, call: BlockCall, evaluation: StepEvaluation | None, x: torch.Tensor,
-              jumped: torch.Tensor | None = None) -> Any:
-        if jumped is not None:  # read at the next predicted step's host sync
-            state.jumped = jumped if state.jumped is None else state.jumped | jumped
+    def _full(self, state: GenerationState, call: BlockCall, evaluation: StepEvaluation | None, x: torch.Tensor) -> Any:
         result = evaluation.probed if evaluation is not None else None
         if result is None and self.needs_probe:
             with self.guards.probe:
@@ -340,12 +333,9 @@ class Runtime:
             self.exit(output)
         return output
 
-    def _predicted(self, state: GenerationState, call: BlockCall, evaluation: StepEvaluation, x: torch.Tensor,
-                   jumped: torch.Tensor | None) -> Any:
+    def _predicted(self, state: GenerationState, call: BlockCall, evaluation: StepEvaluation, x: torch.Tensor) -> Any:
         r_hat, choice = self._assemble(state, evaluation.device_set, evaluation.choice, state.r), evaluation.choice
-        if state.jumped is not None:
-            jumped = state.jumped if jumped is None else state.jumped | jumped
-        finite, left = self._read_checks(r_hat, jumped)  # the one host sync tap makes per step
+        finite, left = self._read_checks(r_hat, state.jumped)  # the one host sync tap makes per step
         state.jumped = None
         if left:
             return self._restart(state, call, evaluation, x)

@@ -64,7 +64,7 @@ class GenerationState(BaseState):
         self.per_block = False  # whether this call sums block residuals (see Adapter.block_image)
         self.x_last: torch.Tensor | None = None  # the stack input of the last call (see tap.trajectory)
         self.change_last: torch.Tensor | None = None  # [B] how far the stack input moved at that call
-        self.jumped: torch.Tensor | None = None  # a jump seen on a full step, read at the next predicted step
+        self.jumped: torch.Tensor | None = None  # whether x jumped since the last predicted step (see tap.trajectory)
 
     def forget_history(self) -> None:
         """Drop the cached full steps but stay in the generation: the trajectory they forecast no longer holds."""

@@ -22,8 +22,9 @@ JUMP_RATIO = 3.0
 NEGLIGIBLE = 1e-3
 
 
-def jump(state: GenerationState, x: torch.Tensor, shards: TokenShards) -> torch.Tensor | None:
-    """A device bool: whether x jumped off the trajectory at this call; None when there is nothing to compare with.
+def watch(state: GenerationState, x: torch.Tensor, shards: TokenShards) -> None:
+    """Compare x with the last call's stack input, and add whether it jumped to ``state.jumped`` (a device bool
+    the runtime reads at the next predicted step, then clears).
 
     Keeps x and its change for the next call. Under context parallelism the norms cover every rank's
     tokens, so every rank reaches the same answer.
@@ -31,11 +32,11 @@ def jump(state: GenerationState, x: torch.Tensor, shards: TokenShards) -> torch.
     last = state.x_last
     if last is None or last.shape != x.shape:
         state.x_last, state.change_last = x.detach().clone(), None
-        return None
+        return
     squares = torch.stack([(x - last).flatten(1).float().square().sum(dim=1), last.flatten(1).float().square().sum(dim=1)])
     change, size = shards.sum(squares).sqrt()  # [B] each
     previous, state.change_last = state.change_last, change
     state.x_last.copy_(x)
-    if previous is None:
-        return None
-    return ((change > JUMP_RATIO * previous) & (change > NEGLIGIBLE * size)).any()
+    if previous is not None:
+        jumped = ((change > JUMP_RATIO * previous) & (change > NEGLIGIBLE * size)).any()
+        state.jumped = jumped if state.jumped is None else state.jumped | jumped
