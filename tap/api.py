@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import functools
 import warnings
@@ -146,12 +147,9 @@ def _stats_of(states: list, labels: list[str], contexts: tuple[str, ...], denois
     share = {label: float(n) / total for label, n in zip(labels, tokens.tolist()) if n} if total else {}
     counted = {field: sum(getattr(state.counters, field) for state in states) for field in COUNTED}
     left_alone = next((state.counters.left_alone for state in states if state.counters.left_alone is not None), None)
-    non_finite: dict[str, int] = {}
-    for state in states:
-        for label, count in state.counters.non_finite.items():
-            non_finite[label] = non_finite.get(label, 0) + count
+    non_finite = sum((collections.Counter(state.counters.non_finite) for state in states), collections.Counter())
     return TAPStats(**counted, candidate_share=share, contexts=contexts, denoisers=denoisers or {}, left_alone=left_alone,
-                    non_finite=non_finite)
+                    non_finite=dict(non_finite))
 
 
 class Denoiser:

@@ -24,6 +24,7 @@ from diffusers import FlowMatchEulerDiscreteScheduler
 
 import tap
 from tap.metrics import psnr
+from tap.runtime import build_schedule
 from tap_plugins.demo import load_demo_pipeline
 
 PROMPTS = ("A", "g", "7")
@@ -34,14 +35,13 @@ def index_placement(steps: int, budget: int) -> list[int]:
 
 
 def grid_interval(steps: int, budget: int) -> int:
-    """The widest interval whose grid from step 0 still holds ``budget`` full steps: (n - 1) // (K - 1), at least 1."""
-    return max(1, (steps - 1) // (budget - 1))
+    """The widest interval whose grid from step 0 still holds ``budget`` full steps: the default's rule."""
+    return build_schedule(tap.TAPConfig(full_steps=budget)).interval_for(steps)
 
 
 def centered_placement(steps: int, budget: int) -> list[int]:
-    """Step 0, then the grid of :func:`grid_interval` moved to end half an interval before the last step."""
-    interval = grid_interval(steps, budget)
-    return sorted({0, *range(steps - 1 - interval // 2, 0, -interval)})
+    """Step 0, then the grid of :func:`grid_interval` moved to end half an interval before the last step: the default's placement."""
+    return build_schedule(tap.TAPConfig(full_steps=budget)).planned_full_steps(steps)
 
 
 def span_placement(steps: int, budget: int) -> list[int]:
