@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import pytest
 import torch
 from diffusers import FlowMatchEulerDiscreteScheduler, FluxTransformer2DModel
@@ -139,3 +143,21 @@ def demo_references():
     with tap.accelerate(pipe, interval=DEMO_INTERVAL):
         return full, demo_image(pipe)
 
+
+
+def tap_cli(capsys, *args: str) -> tuple[int, str, str]:
+    """``tap ARGS`` run in this process (no interpreter start-up): (exit code, stdout, stderr)."""
+    from tap.cli import main
+
+    try:
+        code = main(list(args))
+    except SystemExit as exit:  # argparse refusals
+        code = exit.code
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def run_tap(*args, timeout=300, env=None):
+    """``python -m tap ARGS`` in a fresh interpreter: the subprocess smoke tests."""
+    environment = {**os.environ, **(env or {})}
+    return subprocess.run([sys.executable, "-m", "tap", *args], capture_output=True, text=True, timeout=timeout, env=environment)

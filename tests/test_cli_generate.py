@@ -1,19 +1,12 @@
 """`tap generate` and `tap tune` end to end on the bundled demo model (few steps, to stay fast)."""
 
 import json
-import os
-import subprocess
-import sys
 
 import numpy as np
 from PIL import Image
 
+from conftest import run_tap, tap_cli
 from tap.bench import BenchSettings
-
-
-def run_tap(*args, timeout=300, env=None):
-    environment = {**os.environ, **(env or {})}
-    return subprocess.run([sys.executable, "-m", "tap", *args], capture_output=True, text=True, timeout=timeout, env=environment)
 
 
 def test_generate_json_summary_and_comparison_image(tmp_path):
@@ -41,11 +34,11 @@ def test_generate_no_compare_writes_the_tap_image_only(tmp_path):
     assert np.asarray(Image.open(out)).shape == (64, 64)
 
 
-def test_generate_refuses_bad_input_with_a_clear_message(tmp_path):
-    result = run_tap("generate", "--interval", "0", "--out", str(tmp_path / "x.png"))
-    assert result.returncode == 2 and "interval must be an int >= 1, got 0" in result.stderr
-    missing = run_tap("generate", "--model", str(tmp_path / "no-such-model"), "--steps", "2")
-    assert missing.returncode == 2 and "could not load pipeline" in missing.stderr
+def test_generate_refuses_bad_input_with_a_clear_message(tmp_path, capsys):
+    code, _, err = tap_cli(capsys, "generate", "--interval", "0", "--out", str(tmp_path / "x.png"))
+    assert code == 2 and "interval must be an int >= 1, got 0" in err
+    code, _, err = tap_cli(capsys, "generate", "--model", str(tmp_path / "no-such-model"), "--steps", "2")
+    assert code == 2 and "could not load pipeline" in err
 
 
 def test_hub_models_load_through_diffusers_and_say_clearly_when_weights_are_absent():
@@ -71,9 +64,9 @@ def test_tune_finds_a_config_saves_a_preset_and_resumes(tmp_path):
     assert len(journal.read_text().splitlines()) == 4 and again.references is None  # resumed: nothing regenerated
 
 
-def test_tune_refuses_negative_placement_sweeps():
-    result = run_tap("tune", "--target-speedup", "2", "--placement-sweeps", "-1")
-    assert result.returncode == 2 and "--placement-sweeps must be >= 0 (0 keeps the winner's schedule), got -1" in result.stderr
+def test_tune_refuses_negative_placement_sweeps(capsys):
+    code, _, err = tap_cli(capsys, "tune", "--target-speedup", "2", "--placement-sweeps", "-1")
+    assert code == 2 and "--placement-sweeps must be >= 0 (0 keeps the winner's schedule), got -1" in err
 
 
 def test_tune_placement_moves_full_steps_without_adding_any(tmp_path):

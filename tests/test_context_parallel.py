@@ -7,6 +7,7 @@ import pytest
 import torch
 
 import tap
+from conftest import run_tap
 from cp_worker import CONFIGS, generate, run
 from tap.launch import spawn
 from tap_plugins.demo import load_demo_pipeline
@@ -86,8 +87,7 @@ def test_tap_generate_spawns_context_parallel_ranks_and_matches_one_process(tmp_
     from PIL import Image
 
     from tap.metrics import psnr
-    from test_cli_generate import run_tap
-
+    
     outputs = {}
     for ranks in ("1", "2"):
         out = tmp_path / f"ranks-{ranks}.png"

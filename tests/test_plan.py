@@ -12,8 +12,7 @@ import tap.planning as planning
 from tap.placement import refine_placement
 from tap.planning import StepCosts, best_placement, make_plan, uniform_grid
 
-from conftest import flux_inputs, sample_flux
-from test_cli_generate import run_tap
+from conftest import flux_inputs, run_tap, sample_flux, tap_cli
 
 
 def synthetic_gram(steps: int, seed: int) -> np.ndarray:
@@ -187,6 +186,7 @@ def test_plan_command_writes_a_preset_that_generate_accepts(tmp_path):
     (["--full-steps", "3", "--out", "plan.txt"], "--out must end in .json"),
     (["--full-steps", "3", "--model", "/no/such/model"], "could not load pipeline"),
 ])
-def test_plan_command_refuses_bad_arguments(args, message, tmp_path):
-    result = run_tap("plan", *args)
-    assert result.returncode == 2 and message in result.stderr
+def test_plan_command_refuses_bad_arguments(args, message, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    code, _, err = tap_cli(capsys, "plan", *args)
+    assert code == 2 and message in err
