@@ -5,14 +5,62 @@ keeps a module's hook registry and a state manager's cache context, where torch 
 module's settings, where cache-dit keeps the forward it wrapped. Those names are private and change
 between releases, so they are read here and nowhere else: when a library renames one, this module
 is the only place to change (as for diffusers' ``StateManager`` context, see :func:`cache_context`).
+An accessor whose attribute a release has removed raises :class:`CompatError`, naming the versions
+tap is tested with, instead of an AttributeError from deep inside a hook.
 """
 
 from __future__ import annotations
 
+import functools
+import importlib.metadata
 from typing import Any, Callable
 
 import torch
 from torch._dynamo import eval_frame
+
+from tap.errors import TAPError
+
+# The releases CI runs the suite on; tests/test_compat.py checks that the installed ones are among them.
+TESTED_VERSIONS = {
+    "diffusers": ("0.42.1",),
+    "torch": ("2.13.0", "2.14.1"),
+    "accelerate": ("1.16.0",),
+    "cache-dit": ("1.5.3",),
+}
+
+
+class CompatError(TAPError, AttributeError):
+    """A private attribute tap reads is missing from the installed library: a release tap was not tested with."""
+
+
+def installed_version(library: str) -> str:
+    """The installed release of ``library`` without a local build tag (torch's ``+cpu``), or "not installed"."""
+    try:
+        return importlib.metadata.version(library).split("+")[0]
+    except importlib.metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def reads(library: str, attribute: str):
+    """Mark an accessor as reading ``library``'s private ``attribute``: its AttributeError becomes a CompatError."""
+
+    def decorate(accessor):
+        @functools.wraps(accessor)
+        def read(*args, **kwargs):
+            try:
+                return accessor(*args, **kwargs)
+            except AttributeError as error:
+                if isinstance(error, CompatError) or attribute.rsplit(".", 1)[-1] not in str(error):
+                    raise
+                raise CompatError(
+                    f"tap reads {library}'s private {attribute}, which {library} {installed_version(library)} does not have; "
+                    f"tap is tested with {library} {', '.join(TESTED_VERSIONS[library])}: install one of those"
+                ) from error
+
+        return read
+
+    return decorate
+
 
 # diffusers
 
@@ -26,6 +74,7 @@ def hook_registry(module: torch.nn.Module) -> Any:
     return getattr(module, "_diffusers_hook", None)
 
 
+@reads("diffusers", "ModelMixin._diffusers_hook")
 def drop_hook_registry(module: torch.nn.Module) -> None:
     """Remove the (empty) diffusers ``HookRegistry`` from ``module``.
 
@@ -35,6 +84,7 @@ def drop_hook_registry(module: torch.nn.Module) -> None:
     del module._diffusers_hook
 
 
+@reads("diffusers", "StateManager._context")
 def cache_context(manager: Any) -> Any:
     """The cache context diffusers set on a hook's ``StateManager`` (a ``CacheContext`` or its name), or None.
 
@@ -47,11 +97,12 @@ def cache_context(manager: Any) -> Any:
     return manager._context
 
 
+@reads("diffusers", "StateManager._state_cache")
 def state_cache(manager: Any) -> dict[str, Any]:
     """The dict of states per context name a diffusers ``StateManager`` holds (the dict itself, not a copy).
 
     Reads diffusers' ``StateManager._state_cache``: tap keeps its own states there, and
-    ``tap.bench`` measures the tensors other caches' hooks hold there.
+    ``tap.cli.bench`` measures the tensors other caches' hooks hold there.
     """
     return manager._state_cache
 
@@ -74,6 +125,16 @@ def context_parallel_mesh(transformer: torch.nn.Module) -> Any:
     return getattr(config, "_flattened_mesh", None)
 
 
+@reads("diffusers", "QwenImageTransformerBlock._modulate")
+def block_modulate(block: torch.nn.Module, x: torch.Tensor, modulation: torch.Tensor, index: Any) -> tuple:
+    """Call the block's own AdaLN modulation, ``block._modulate(x, modulation, index)``.
+
+    Calls diffusers' private ``QwenImageTransformerBlock._modulate`` (and its kin in other blocks): the
+    first-block probe reproduces the block's modulated input exactly, per-token index included.
+    """
+    return block._modulate(x, modulation, index)
+
+
 # torch
 
 
@@ -82,6 +143,7 @@ def is_optimized_module(module: Any) -> bool:
     return isinstance(module, eval_frame.OptimizedModule)
 
 
+@reads("torch", "OptimizedModule._orig_mod")
 def optimized_module_target(wrapper: Any) -> torch.nn.Module:
     """The module a ``torch.compile`` wrapper holds.
 
@@ -90,6 +152,7 @@ def optimized_module_target(wrapper: Any) -> torch.nn.Module:
     return wrapper._orig_mod
 
 
+@reads("torch", "OptimizedModule.dynamo_ctx")
 def dynamo_context(wrapper: Any) -> Callable[[Callable], Callable]:
     """The compiler (a ``_TorchDynamoContext``, with the user's settings) of a ``torch.compile`` wrapper.
 
@@ -127,6 +190,26 @@ def compiled_call_impl(module: torch.nn.Module) -> Callable | None:
 def set_compiled_call_impl(module: torch.nn.Module, call_impl: Callable | None) -> None:
     """Set torch's ``nn.Module._compiled_call_impl``: None leaves the module eager; on disable, tap puts the saved one back."""
     module._compiled_call_impl = call_impl
+
+
+# accelerate
+
+
+def accelerate_inner_forward(module: torch.nn.Module) -> Callable | None:
+    """The module's own forward under accelerate's offloading hook, or None when accelerate did not wrap it.
+
+    Reads accelerate's ``module._hf_hook`` and ``module._old_forward`` (``add_hook_to_module`` keeps
+    the original forward there): tap's hooks go beneath accelerate's, so offloading still moves the weights.
+    """
+    outer = getattr(module.__dict__.get("forward"), "func", None)
+    if hasattr(module, "_hf_hook") and getattr(outer, "__module__", "") == "accelerate.hooks":
+        return getattr(module, "_old_forward", None)
+    return None
+
+
+def set_accelerate_inner_forward(module: torch.nn.Module, forward: Callable) -> None:
+    """Set accelerate's ``module._old_forward``, the forward its offloading hook calls."""
+    module._old_forward = forward
 
 
 # cache-dit

@@ -20,7 +20,7 @@ from tap.discovery import discover
 from tap.dry_run import dry_run
 from tap.errors import AlreadyEnabledError, ConfigError, TAPError, UnsupportedModelError
 from tap.hooks import block_hooks, install, uninstall
-from tap.parallel import TokenShards, context_parallel_group
+from tap.parallel import context_parallel_group
 from tap.plugins import registry
 from tap.registry import instantiate
 from tap.runtime import Runtime
@@ -179,9 +179,7 @@ class Denoiser:
         """At the first call of each generation: no other cache was added, compile wrappers are taken over,
         and the context-parallel group (if any) is the one decisions are reduced over."""
         refuse_other_caches(self.name, self.transformer, [self.transformer, *self.runtime.blocks], tap_on=True)
-        group = context_parallel_group(self.transformer)
-        if group is not self.runtime.shards.group:
-            self.runtime.shards = TokenShards(group)
+        self.runtime.split_tokens_over(context_parallel_group(self.transformer))
         if pipeline is not None:
             self.compiles.take_new_wrapper(getattr(pipeline, self.name, None))
         self.compiles.refuse_unseen_wrapper(self.name)
@@ -217,9 +215,15 @@ class TAPHandle:
         return self._primary.runtime
 
     def reset(self) -> None:
-        """Start a new generation on the next call (for hand-written sampling loops)."""
+        """Start a new generation on the next call (for hand-written sampling loops); the statistics of
+        the last one stay readable until it starts."""
         for denoiser in self.denoisers.values():
             denoiser.runtime.reset()
+
+    def reset_stats(self) -> None:
+        """Zero the statistics :func:`tap.stats` reports, without touching the generation in progress."""
+        for denoiser in self.denoisers.values():
+            denoiser.runtime.reset_stats()
 
     def invalidate(self) -> None:
         """Say that the latents left the trajectory (a callback edited them): the forecast starts over from

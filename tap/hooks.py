@@ -14,7 +14,7 @@ from typing import Callable
 import torch
 from diffusers.hooks import HookRegistry, ModelHook
 
-from tap._compat import drop_hook_registry, hook_registry
+from tap._compat import accelerate_inner_forward, drop_hook_registry, hook_registry, set_accelerate_inner_forward
 from tap.compile import Compiler
 from tap.errors import CopyError
 from tap.probe import BlockCall
@@ -85,12 +85,12 @@ class TransformerHook(TAPHook):
                 self.on_generation()
             return self.fn_ref.original_forward(*args, **kwargs)
         except BaseException:
-            self.runtime.abort()
+            self.runtime.reset()
             raise
 
     def reset_state(self, module):
         """diffusers calls this when a pipeline call ends: drop the caches, keep the statistics."""
-        self.runtime.release()
+        self.runtime.reset()
         return module
 
 
@@ -123,23 +123,19 @@ class BlockHook(TAPHook):
         return output
 
 
-def _wrapped_by_accelerate(module: torch.nn.Module) -> bool:
-    outer = getattr(module.__dict__.get("forward"), "func", None)
-    return hasattr(module, "_hf_hook") and hasattr(module, "_old_forward") and getattr(outer, "__module__", "") == "accelerate.hooks"
-
-
 @contextlib.contextmanager
 def _beneath_accelerate(module: torch.nn.Module):
     """Let the hook registry edit the forward that accelerate's hook calls rather than the hook itself."""
-    if not _wrapped_by_accelerate(module):
+    inner = accelerate_inner_forward(module)
+    if inner is None:
         yield
         return
     outer = module.forward
-    module.forward = module._old_forward
+    module.forward = inner
     try:
         yield
     finally:
-        module._old_forward = module.forward
+        set_accelerate_inner_forward(module, module.forward)
         module.forward = outer
 
 

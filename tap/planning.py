@@ -1,4 +1,4 @@
-"""``tap.plan`` and ``tap plan``: place the full steps for one model, scheduler and step count from a calibration run.
+"""``tap.plan``: place the full steps for one model, scheduler and step count from a calibration run.
 
 One calibration run records, through tap's hooks, the block stack's residual r = f(x) - x at every
 step of ordinary full-compute generations (every step computed, so the run is exactly the plain
@@ -18,9 +18,7 @@ image tokens (one context; FLUX.1-dev uses no classifier-free guidance pass).
 from __future__ import annotations
 
 import itertools
-import math
 import time
-from pathlib import Path
 from typing import Any, Callable
 
 import attrs
@@ -31,9 +29,9 @@ import tap
 from tap.config import TAPConfig
 from tap.errors import ConfigError
 from tap.family import Candidate, active_set
-from tap.metrics import PSNR_CAP
 from tap.plugins import registry
 from tap.predictor import LinearPredictor
+from tap.psnr import capped_psnr
 
 MAX_HISTORY = 3  # the DP's state is the last full steps: (steps + 1) ** (history + 1) entries
 TOKENS = 1024  # residual tokens kept per sample for the cost model
@@ -257,11 +255,7 @@ def closeness(references: list[np.ndarray], outputs: Any) -> float:
     arrays = as_arrays(outputs)
     if len(arrays) != len(references):
         raise ConfigError(f"run returned {len(arrays)} outputs with tap but {len(references)} without: it must return the same outputs each time")
-    scores = []
-    for reference, output in zip(references, arrays):
-        error = float(np.mean((reference - output) ** 2))
-        span = float(np.ptp(reference)) or 1.0
-        scores.append(PSNR_CAP if error == 0 else min(10 * math.log10(span**2 / error), PSNR_CAP))
+    scores = [capped_psnr(reference, output, data_range=float(np.ptp(reference)) or 1.0) for reference, output in zip(references, arrays)]
     return float(np.mean(scores))
 
 
@@ -344,59 +338,3 @@ def plan(target: Any, run: Callable[[], Any], *, full_steps: int, num_steps: int
     """The base ``config`` with a ``listed`` schedule of ``full_steps`` full steps placed for this model and
     ``num_steps`` from the generations ``run`` makes (see :func:`make_plan` for ``options``)."""
     return make_plan(target, run, full_steps=full_steps, num_steps=num_steps, config=config, **options).config
-
-
-# -- tap plan ------------------------------------------------------------------------------------
-def plan_command(args) -> int:
-    """Validate everything, load the model, plan, save the preset and say what was kept."""
-    from tqdm import tqdm
-
-    from tap.generate import DTYPES, check_writable, load_pipeline, run_pipeline
-
-    config = TAPConfig.preset(args.preset)
-    for name in ("steps", "full_steps"):
-        if getattr(args, name) < 1:
-            raise ConfigError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
-    check_arguments(args.full_steps, args.steps, config)
-    out = Path(args.out)
-    if out.suffix != ".json":
-        raise ConfigError(f"--out must end in .json (a preset file for --preset), got {args.out!r}")
-    check_writable(out)
-    samples = [(prompt, seed) for prompt in args.prompts for seed in args.seeds]
-    with torch.no_grad():
-        pipe = load_pipeline(args.model, args.device, DTYPES[args.dtype])
-        pipe.set_progress_bar_config(disable=True)
-        with tqdm(total=len(samples) * (1 if args.no_check else 3), desc="tap plan", unit="generation") as bar:
-
-            def run():
-                outputs = []
-                for prompt, seed in samples:
-                    outputs.append(run_pipeline(pipe, prompt, args.steps, seed, args.device, "", quiet=True)[0])
-                    bar.update(1)
-                return outputs
-
-            result = make_plan(pipe, run, full_steps=args.full_steps, num_steps=args.steps, config=config, check=not args.no_check)
-    result.config.save(out)
-    if result.planned_psnr is not None:
-        print(f"calibration PSNR: planned {result.planned_psnr:.2f} dB, uniform grid {result.grid_psnr:.2f} dB")
-    print(f"kept the {'planned placement' if result.kept == 'planned' else 'uniform grid'}: full steps {result.steps} of {args.steps}")
-    print(f"calibration {result.calibration_seconds:.2f} s, planning {result.planning_seconds:.3f} s, check {result.check_seconds:.2f} s")
-    print(f"saved preset {out}: tap.enable(pipe, preset={str(out)!r}) or tap generate --preset {out} --steps {args.steps}")
-    return 0
-
-
-def add_plan_command(commands) -> None:
-    from tap.generate import DEMO_MODEL, DTYPES
-
-    parser = commands.add_parser("plan", help="place the full steps for a model and step count from calibration generations")
-    parser.add_argument("--model", default=DEMO_MODEL, help="'demo' (bundled), a Hugging Face id or a local pipeline folder")
-    parser.add_argument("--prompts", nargs="+", default=["g", "A", "7"], help="calibration prompts")
-    parser.add_argument("--seeds", nargs="+", type=int, default=[1])
-    parser.add_argument("--steps", type=int, default=50, help="num_inference_steps the plan is for")
-    parser.add_argument("--full-steps", type=int, required=True, help="how many steps run the whole block stack")
-    parser.add_argument("--preset", default="default", help="the predictor family to plan for: a preset name or file")
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    parser.add_argument("--dtype", default="float32", choices=sorted(DTYPES))
-    parser.add_argument("--no-check", action="store_true", help="keep the DP's placement without comparing it with the grid")
-    parser.add_argument("--out", default="tap-plan.json", help="preset file to write")
-    parser.set_defaults(run=plan_command)

@@ -21,7 +21,7 @@ from tap.clock import StepClock
 from tap.config import TAPConfig
 from tap.distance import GramStats
 from tap.errors import PluginGuard
-from tap.parallel import NO_SHARDS, using_shards
+from tap.parallel import NO_SHARDS, TokenShards, using_shards
 from tap.samples import sample_groups
 from tap.family import ActiveSet, active_set
 from tap.plugins import registry
@@ -52,8 +52,8 @@ class StepEvaluation:
     probes at all.
     """
 
-    def __init__(self, runtime: Runtime, state: GenerationState, call: BlockCall, device_set: DeviceActiveSet) -> None:
-        self.runtime, self.state, self.call, self.device_set = runtime, state, call, device_set
+    def __init__(self, runtime: Runtime, state: GenerationState, call: BlockCall, x: torch.Tensor, device_set: DeviceActiveSet) -> None:
+        self.runtime, self.state, self.call, self.x, self.device_set = runtime, state, call, x, device_set
         self.probed: ProbeResult | None = None
 
     @functools.cached_property
@@ -64,11 +64,10 @@ class StepEvaluation:
 
     @functools.cached_property
     def choice(self) -> torch.Tensor:
-        runtime = self.runtime
-        x = runtime.adapter.stack_input(self.call.args, self.call.kwargs)
+        runtime, x = self.runtime, self.x
         if not runtime.selects:  # one candidate: nothing to choose, nothing to probe
             return torch.zeros(x.shape[:2], dtype=torch.long, device=x.device)
-        losses = runtime._losses(self.state, self.device_set, self.h) if runtime.selector.needs_losses else None
+        losses = runtime.losses(self.state, self.device_set, self.h) if runtime.selector.needs_losses else None
         shape, mine = tuple(x.shape[:2]), slice(None)
         if losses is not None and runtime.shards.active and not runtime.selector.per_token:
             losses, mine = runtime.shards.gather(losses)  # choose as one process would, keep this rank's tokens
@@ -87,7 +86,7 @@ class StepEvaluation:
 
     def probe_error(self) -> float:
         """Mean over tokens of ||h_hat - h|| / ||h|| for each token's chosen candidate: how well the cache predicts now."""
-        predicted = self.runtime._assemble(self.state, self.device_set, self.choice[..., : self.h.shape[1]], self.state.h)
+        predicted = self.runtime.assemble(self.state, self.device_set, self.choice[..., : self.h.shape[1]], self.state.h)
         error = (predicted - self.h).norm(dim=-1) / self.h.norm(dim=-1).clamp_min(1e-12)
         return float(self.runtime.shards.mean(error).mean())
 
@@ -167,7 +166,7 @@ class Runtime:
         else:
             moved_back = index <= state.step
         if state.step >= 0 and (moved_back or marker is not state.marker or shape != state.shape):
-            state.release()
+            state.reset()
         new_generation = state.step < 0
         if new_generation:
             state.first_step = 0 if index is None else index
@@ -208,17 +207,19 @@ class Runtime:
         groups = sample_groups(latents)
         return groups if len(groups) > 1 else None
 
-    def abort(self) -> None:
-        """Drop the current context's generation after an exception, so the next call starts clean."""
-        self.states.get_state().reset()
+    def split_tokens_over(self, group: Any) -> None:
+        """Reduce decisions over ``group``, the process group context parallelism splits the tokens over (None: none)."""
+        if group is not self.shards.group:
+            self.shards = TokenShards(group)
 
     def reset(self) -> None:
-        """Forget every context's generation, statistics included."""
-        self.states.clear()
+        """End every context's generation (drop caches): the next call starts a new one. Statistics stay."""
+        self.states.reset()
 
-    def release(self) -> None:
-        """End every context's generation (drop caches) but keep its statistics."""
-        self.states.release()
+    def reset_stats(self) -> None:
+        """Zero every context's statistics; the generations and their caches go on."""
+        for state in self.states.states().values():
+            state.counters = Counters()
 
     def invalidate(self) -> None:
         """Forget every context's forecast history but stay in its generation: its next steps run in full."""
@@ -249,7 +250,7 @@ class Runtime:
         device_set = self._device_active_set(state, x.device)
         if not device_set.active.indices:
             return self._full(state, call, None, x)
-        evaluation = StepEvaluation(self, state, call, device_set)
+        evaluation = StepEvaluation(self, state, call, x, device_set)
         view = StepView(
             state.step, self.clock.num_steps(self.states.current), state.cached_steps[-1], len(state.cached_steps),
             evaluation if self.schedule.uses_probe else None, state.first_step,
@@ -334,7 +335,7 @@ class Runtime:
         return output
 
     def _predicted(self, state: GenerationState, call: BlockCall, evaluation: StepEvaluation, x: torch.Tensor) -> Any:
-        r_hat, choice = self._assemble(state, evaluation.device_set, evaluation.choice, state.r), evaluation.choice
+        r_hat, choice = self.assemble(state, evaluation.device_set, evaluation.choice, state.r), evaluation.choice
         finite, left = self._read_checks(r_hat, state.jumped)  # the one host sync tap makes per step
         state.jumped = None
         if left:
@@ -393,7 +394,8 @@ class Runtime:
     def _steps_tensor(self, state: GenerationState) -> torch.Tensor:
         return torch.tensor(state.cached_steps, dtype=torch.float64)
 
-    def _losses(self, state: GenerationState, device_set: DeviceActiveSet, h: torch.Tensor) -> torch.Tensor:
+    def losses(self, state: GenerationState, device_set: DeviceActiveSet, h: torch.Tensor) -> torch.Tensor:
+        """[C, B, N] each active candidate's proxy loss per token: how far its forecast of the probe is from ``h``."""
         if device_set.weights is not None:
             with self.guards.distance:
                 losses = self.distance.from_gram(device_set.weights, GramStats.of(state.h, state.gram, h))
@@ -407,7 +409,7 @@ class Runtime:
         with self.guards.distance:
             return self.distance(predicted, h, state.h[-1])
 
-    def _assemble(self, state: GenerationState, device_set: DeviceActiveSet, choice: torch.Tensor, cached: torch.Tensor) -> torch.Tensor:
+    def assemble(self, state: GenerationState, device_set: DeviceActiveSet, choice: torch.Tensor, cached: torch.Tensor) -> torch.Tensor:
         """Each token's prediction of ``cached`` [H, B, N, D] (r or h) by its chosen candidate."""
         if device_set.weights is not None:
             # sum_j w[choice, j] * cached_j as fused multiply-adds: far cheaper than a batched einsum.
@@ -459,20 +461,20 @@ class Runtime:
         device_set, choice = evaluation.device_set, evaluation.choice
         candidates = len(device_set.active.indices)
         finite = torch.stack([
-            torch.isfinite(self._assemble(state, device_set, torch.full_like(choice, c), state.r)).all(dim=-1) for c in range(candidates)
+            torch.isfinite(self.assemble(state, device_set, torch.full_like(choice, c), state.r)).all(dim=-1) for c in range(candidates)
         ])  # [C, B, N]
         self._report_non_finite(state, [int(device_set.family_index[c]) for c in range(candidates) if not bool(finite[c].all())])
         if not bool(finite.any(dim=0).all()):
             return None, None
         if self.selector.needs_losses and evaluation.probed is not None:
-            scores = self._losses(state, device_set, evaluation.h)[..., : choice.shape[-1]]
+            scores = self.losses(state, device_set, evaluation.h)[..., : choice.shape[-1]]
             scores = torch.nn.functional.pad(scores, (0, choice.shape[-1] - scores.shape[-1]))  # tokens the probe does not see
         else:
             scores = torch.arange(candidates, dtype=torch.float32, device=choice.device)[:, None, None].expand_as(finite)
         scores = torch.where(finite, scores.to(torch.float32), torch.inf)
         kept = finite.gather(0, choice[None])[0]
         choice = torch.where(kept, choice, scores.argmin(dim=0))
-        return self._assemble(state, device_set, choice, state.r), choice
+        return self.assemble(state, device_set, choice, state.r), choice
 
     def _report_non_finite(self, state: GenerationState, family_indices: list[int]) -> None:
         """Count the step for each candidate that predicted a non-finite value, and warn once per candidate."""

@@ -34,18 +34,14 @@ class GenerationState(BaseState):
     """One context's step counter and cache of the last full steps: (step, h, r) and h's Gram matrix."""
 
     def __init__(self) -> None:
+        self.counters = Counters()
         self.reset()
 
     def reset(self, *args, **kwargs) -> None:
-        """Forget everything, counters included."""
-        self.counters = Counters()
-        self.release()
+        """End the generation: drop the cache and the step count, keep the counters for :func:`tap.stats`.
 
-    def release(self) -> None:
-        """Drop the cache and end the generation, keeping its counters for :func:`tap.stats`.
-
-        diffusers pipelines reset stateful hooks when a call ends; this is what that reset does,
-        so the statistics of the generation that just finished stay readable.
+        diffusers pipelines reset stateful hooks when a call ends; this is what that reset does, so the
+        statistics of the generation that just finished stay readable until the next one starts.
         """
         self.step = -1
         self.first_step = 0  # the sampler's index of the generation's first call (> 0 when strength < 1)
@@ -136,9 +132,7 @@ class ContextStates(StateManager):
     def states(self) -> dict[str, GenerationState]:
         return dict(state_cache(self))
 
-    def clear(self) -> None:
-        state_cache(self).clear()
-
-    def release(self) -> None:
+    def reset(self) -> None:
+        """End every context's generation (see :meth:`GenerationState.reset`)."""
         for state in state_cache(self).values():
-            state.release()
+            state.reset()

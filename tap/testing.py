@@ -101,20 +101,20 @@ def _draw_polynomial_case(draw, predictor: Predictor):
     return torch.tensor(steps, dtype=torch.float64), values, float(target), evaluate(float(target))
 
 
-def check_polynomial_exactness(predictor: Predictor, max_examples: int = 200) -> None:
-    """Assert that ``predictor`` reproduces every polynomial of degree <= its ``exact_degree``.
+def _examples(max_examples: int | None) -> int:
+    """``max_examples``, or the loaded hypothesis profile's when None."""
+    return _hypothesis().settings.default.max_examples if max_examples is None else max_examples
 
-    Random coefficients, random distinct non-uniform integer step positions in [0, 60], targets
-    1..8 steps past the last cached one, random trailing shapes, float64.
-    """
-    check_declarations(predictor)
+
+def _check_cases(predictor: Predictor, cases, max_examples: int | None, misses: str) -> None:
+    """Assert that ``predictor`` predicts every drawn (steps, values, target, expected) case within tolerance."""
     hypothesis = _hypothesis()
 
     @hypothesis.settings(
-        max_examples=max_examples, deadline=None, database=None, report_multiple_bugs=False,
+        max_examples=_examples(max_examples), deadline=None, database=None, report_multiple_bugs=False,
         suppress_health_check=list(hypothesis.HealthCheck),
     )
-    @hypothesis.given(polynomial_cases(predictor))
+    @hypothesis.given(cases)
     def check(case):
         steps, values, target, expected = case
         with failing_as_assertion(predictor, f"steps={steps.tolist()}, target={target}"):
@@ -124,12 +124,68 @@ def check_polynomial_exactness(predictor: Predictor, max_examples: int = 200) ->
             scale = 1.0 + float(values.abs().max()) + float(expected.abs().max())
             error = float((predicted - expected).abs().max())
         assert error <= RELATIVE_TOLERANCE * scale, (
-            f"{predictor} (exact_degree={predictor.exact_degree}) misses a polynomial: steps={steps.tolist()}, "
-            f"target={target}, error={error:.3g} > {RELATIVE_TOLERANCE * scale:.3g}"
+            f"{predictor} misses {misses}: steps={steps.tolist()}, target={target}, error={error:.3g} > {RELATIVE_TOLERANCE * scale:.3g}"
         )
 
-    with failing_as_assertion(predictor, "the polynomial check"):
+    with failing_as_assertion(predictor, f"the check on {misses}"):
         check()
+
+
+def check_polynomial_exactness(predictor: Predictor, max_examples: int | None = None) -> None:
+    """Assert that ``predictor`` reproduces every polynomial of degree <= its ``exact_degree``.
+
+    Random coefficients, random distinct non-uniform integer step positions in [0, 60], targets
+    1..8 steps past the last cached one, random trailing shapes, float64. ``max_examples``: cases
+    drawn (None: the loaded hypothesis profile's count).
+    """
+    check_declarations(predictor)
+    _check_cases(predictor, polynomial_cases(predictor), max_examples, f"a polynomial of degree <= {predictor.exact_degree} (its exact_degree)")
+
+
+# Per-step rates of the exponential check, times the spacing: multipliers exp(rate) from 0.55 to 1.35,
+# apart by at least 0.07, so a few of them are told apart well above rounding on a short window.
+EXPONENTIAL_RATES = (-0.6, -0.45, -0.3, -0.15, 0.0, 0.15, 0.3)
+
+
+def exponential_cases(predictor: Predictor, terms: int):
+    """A hypothesis strategy drawing (steps, values, target, expected) for a random sum of ``terms``
+    exponentials sum_k a_k exp(lambda_k (t - steps[0])) on evenly spaced steps."""
+    return _hypothesis().strategies.composite(_draw_exponential_case)(predictor, terms)
+
+
+def _draw_exponential_case(draw, predictor: Predictor, terms: int):
+    st = _hypothesis().strategies
+    count = min(predictor.history + draw(st.integers(0, 2)), MAX_STEP + 1)
+    spacing = draw(st.integers(1, max(1, min(4, MAX_STEP // max(1, count - 1)))))
+    start = draw(st.integers(0, MAX_STEP - spacing * (count - 1)))
+    steps = [start + spacing * j for j in range(count)]
+    target = steps[-1] + draw(st.integers(1, MAX_TARGET_OFFSET))
+    picked = draw(st.lists(st.sampled_from(EXPONENTIAL_RATES), min_size=terms, max_size=terms, unique=True))
+    rates = [rate / spacing for rate in picked]  # per step, so each spacing multiplies mode k by exp(picked[k])
+    shape = tuple(draw(st.lists(st.integers(1, 4), min_size=0, max_size=3)))
+    seed = draw(st.integers(0, 2**31 - 1))
+    generator = torch.Generator().manual_seed(seed)
+    amplitudes = torch.rand((terms, *shape), generator=generator, dtype=torch.float64) * 4 - 2
+
+    def evaluate(t: float) -> torch.Tensor:
+        return sum(amplitudes[k] * float(torch.tensor(rates[k] * (t - steps[0]), dtype=torch.float64).exp()) for k in range(terms))
+
+    values = torch.stack([evaluate(float(s)) for s in steps])
+    return torch.tensor(steps, dtype=torch.float64), values, float(target), evaluate(float(target))
+
+
+def check_exponential_exactness(predictor: Predictor, terms: int, max_examples: int | None = None) -> None:
+    """Assert that ``predictor`` reproduces every sum of ``terms`` exponentials with distinct real rates.
+
+    Evenly spaced integer steps (spacing 1-4) in [0, 60], rates per spacing drawn from
+    :data:`EXPONENTIAL_RATES`, random amplitudes in [-2, 2] and trailing shapes, targets 1..8 steps
+    past the last cached one (so a fractional number of spacings), float64, the relative
+    tolerance of the polynomial check. Only evenly spaced steps: the rates of exponentials enter
+    non-linearly, and unevenly spaced samples of them have no closed-form fit.
+    """
+    check_declarations(predictor)
+    assert _is_int(terms) and terms >= 1, f"terms must be an int >= 1, got {terms!r}"
+    _check_cases(predictor, exponential_cases(predictor, terms), max_examples, f"a sum of {terms} exponentials")
 
 
 def check_insufficient_history(predictor: Predictor) -> None:
@@ -145,7 +201,7 @@ def check_insufficient_history(predictor: Predictor) -> None:
     raise AssertionError(f"{predictor} accepted {count} entries although it needs {predictor.history}")
 
 
-def check_degrade(predictor: Predictor, max_examples: int = 20) -> None:
+def check_degrade(predictor: Predictor, max_examples: int | None = None) -> None:
     """Assert that ``degrade(available)``, for each ``available`` below ``history``, returns None or a
     predictor that needs at most ``available`` entries and reproduces polynomials up to its own degree."""
     check_declarations(predictor)
@@ -163,12 +219,14 @@ def check_degrade(predictor: Predictor, max_examples: int = 20) -> None:
             raise AssertionError(f"{predictor}.degrade({available}) returned {degraded}: {error}") from error
 
 
-def check_predictor(predictor: Predictor, max_examples: int = 200) -> None:
-    """Every check a predictor must pass: polynomial exactness, the history error and ``degrade``."""
+def check_predictor(predictor: Predictor, max_examples: int | None = None) -> None:
+    """Every check a predictor must pass: polynomial exactness, the history error and ``degrade``
+    (``max_examples`` polynomials, a tenth of them per degraded variant; None: the hypothesis profile's count)."""
     assert isinstance(predictor, Predictor), f"{predictor!r} is not a tap.Predictor"
-    check_polynomial_exactness(predictor, max_examples)
+    examples = _examples(max_examples)
+    check_polynomial_exactness(predictor, examples)
     check_insufficient_history(predictor)
-    check_degrade(predictor, max(1, max_examples // 10))
+    check_degrade(predictor, max(1, examples // 10))
 
 
 def check_probe(probe: Probe, adapter: Adapter, call: BlockCall) -> None:

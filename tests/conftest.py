@@ -9,8 +9,15 @@ import sys
 import pytest
 import torch
 from diffusers import FlowMatchEulerDiscreteScheduler, FluxTransformer2DModel
+from hypothesis import settings
 
 import tap
+
+# Property tests draw max_examples cases under the profile TAP_HYPOTHESIS_PROFILE names: dev (default)
+# is quick, ci (.ci/run) draws more and derandomizes, so that a failure there repeats on rerun.
+settings.register_profile("dev", max_examples=40, deadline=None)
+settings.register_profile("ci", max_examples=150, deadline=None, derandomize=True, database=None, print_blob=True)
+settings.load_profile(os.environ.get("TAP_HYPOTHESIS_PROFILE", "dev"))
 
 
 def tiny_flux(seed: int = 0) -> FluxTransformer2DModel:

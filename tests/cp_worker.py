@@ -15,7 +15,7 @@ import torch
 import torch.distributed as dist
 
 import tap
-from tap.launch import init_rank, split_tokens
+from tap.cli.launch import init_rank, split_tokens
 
 STEPS, PROMPTS, GUIDANCE = 20, ["A", "g"], 3.0
 CONFIGS = {

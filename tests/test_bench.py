@@ -13,9 +13,9 @@ import pytest
 import torch
 
 import tap
-from tap.bench import QUICK_METHODS, Bench, BenchSettings, Record, add_bench_command
-from tap.peers import METHOD_NAMES, Method
-from tap.report import NOISE_NOTE, markdown_table, write_json
+from tap.cli.bench import QUICK_METHODS, Bench, BenchSettings, Record, add_bench_command
+from tap.cli.peers import METHOD_NAMES, Method
+from tap.cli.report import NOISE_NOTE, markdown_table, write_json
 
 
 def tap_only(**overrides) -> BenchSettings:
@@ -28,7 +28,7 @@ def tap_only(**overrides) -> BenchSettings:
 def test_bench_records_every_method_with_quality_and_counts():
     settings = BenchSettings(prompts=("A",), seeds=(0,), steps=8, repeats=1, intervals=(4,), refresh=(0.1,), fbcache=(0.2,), magcache=(0.2,),
                              pab=(), fastercache=(), cache_dit=())
-    records = Bench(settings, progress=False).run()
+    records = Bench.load(settings, progress=False).run()
     by_name = {(r.method, r.setting): r for r in records}
     assert all(r.error is None for r in records), [r for r in records if r.error]
     assert {r.method for r in records} - {"full"} <= set(METHOD_NAMES)  # what --methods accepts names what runs
@@ -68,7 +68,7 @@ def test_unknown_method_names_are_refused_by_name():
 
 
 def test_rounds_are_interleaved_and_every_round_is_recorded(tmp_path):
-    bench = Bench(tap_only(repeats=3), progress=False)
+    bench = Bench.load(tap_only(repeats=3), progress=False)
     order, measure = [], bench.measure
     bench.measure = lambda method: order.append(method.name) or measure(method)
     records = bench.run()
@@ -94,7 +94,7 @@ def test_a_speedup_beyond_what_the_skipped_blocks_allow_is_flagged_as_noise(tmp_
 
 def test_grad_mode_is_left_as_it_was_and_generations_run_without_autograd():
     assert torch.is_grad_enabled()
-    bench = Bench(tap_only(repeats=1), progress=False)
+    bench = Bench.load(tap_only(repeats=1), progress=False)
     assert torch.is_grad_enabled()
     during = []
     handle = bench.transformer.register_forward_pre_hook(lambda *_: during.append(torch.is_grad_enabled()))
@@ -109,8 +109,8 @@ def test_a_full_compute_failure_is_recorded_on_every_method(monkeypatch):
     def broken(pipe):
         raise RuntimeError("full compute broke")
 
-    monkeypatch.setattr("tap.bench.FULL", Method("full", "-", "reference", broken))
-    bench = Bench(tap_only(repeats=3), progress=False)
+    monkeypatch.setattr("tap.cli.bench.FULL", Method("full", "-", "reference", broken))
+    bench = Bench.load(tap_only(repeats=3), progress=False)
     measured, measure = [], bench.measure
     bench.measure = lambda method: measured.append(method.name) or measure(method)
     records = bench.run()
@@ -126,7 +126,7 @@ def test_peers_log_to_the_log_file_and_their_loggers_are_restored(tmp_path, caps
     before = {name: (list(logger.handlers), logger.propagate) for name, logger in loggers.items()}
     stdout, stderr, log = sys.stdout, sys.stderr, tmp_path / "peers.log"
     settings = tap_only(repeats=1, peers=True, methods=("cache-dit-dbcache",), cache_dit=(0.2,))
-    records = Bench(settings, progress=False, peer_log=log).run()
+    records = Bench.load(settings, progress=False, peer_log=log).run()
     assert all(r.error is None for r in records), [r.error for r in records]
     assert "--- cache-dit-dbcache threshold=0.2" in log.read_text() and "[cache_dit." in log.read_text()
     captured = capsys.readouterr()

@@ -6,7 +6,7 @@ import numpy as np
 from PIL import Image
 
 from conftest import run_tap, tap_cli
-from tap.bench import BenchSettings
+from tap.cli.bench import BenchSettings
 
 
 def test_generate_json_summary_and_comparison_image(tmp_path):
@@ -49,7 +49,7 @@ def test_hub_models_load_through_diffusers_and_say_clearly_when_weights_are_abse
 
 
 def test_tune_finds_a_config_saves_a_preset_and_resumes(tmp_path):
-    from tap.tune import Tuner
+    from tap.cli.tune import Tuner
 
     settings = BenchSettings(prompts=("A",), seeds=(0,), steps=8, repeats=1, peers=False)
     journal = tmp_path / "journal.jsonl"
@@ -70,7 +70,7 @@ def test_tune_refuses_negative_placement_sweeps(capsys):
 
 
 def test_tune_placement_moves_full_steps_without_adding_any(tmp_path):
-    from tap.tune import Tuner
+    from tap.cli.tune import Tuner
 
     settings = BenchSettings(prompts=("A",), seeds=(0,), steps=10, repeats=1, peers=False)
     journal = tmp_path / "journal.jsonl"
@@ -102,7 +102,7 @@ def test_tune_command_writes_a_preset_that_generate_loads(tmp_path):
 
 
 def test_the_text_report_says_how_many_ranks_ran_and_what_else_happened():
-    from tap.generate import summary_text
+    from tap.cli.generate import summary_text
 
     summary = dict(tap_seconds=1.0, full_steps=9, predicted_steps=41, blocks_avoided=0.82, full_step_rule="a full step every 6 steps",
                    left_alone=None, context_parallel=2, fallbacks=1, restarts=1, image="tap-generate.png")

@@ -5,9 +5,20 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
+import torch
 from diffusers.hooks.hooks import CacheContext, StateManager
 
-from tap._compat import cache_context, state_cache
+from tap import TAPError
+from tap._compat import (
+    TESTED_VERSIONS,
+    CompatError,
+    accelerate_inner_forward,
+    cache_context,
+    dynamo_context,
+    installed_version,
+    state_cache,
+)
 from tap.state import DEFAULT_CONTEXT, ContextStates, GenerationState
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -15,7 +26,8 @@ ROOT = Path(__file__).resolve().parents[1]
 # private names of diffusers, torch and cache-dit that only tap/_compat.py may read
 FOREIGN_PRIVATE = (
     "_diffusers_hook", "_state_cache", "_context", "_current_context", "_compiled_call_impl",
-    "dynamo_ctx", "_in_optimized_module", "_is_cached", "_original_forward",
+    "dynamo_ctx", "_in_optimized_module", "_is_cached", "_original_forward", "_orig_mod", "_hf_hook", "_old_forward",
+    "_modulate", "_cache_config", "_parallel_config", "_flattened_mesh",
 )
 # read as an attribute (x._context) or named in a string (getattr(x, "_context")); a name merely ending
 # in one of these (cache_context, set_compiled_call_impl, self._contexts) is not a read
@@ -60,8 +72,6 @@ def test_context_states_key_by_either_context():
         cond = states.get_state()
         assert cond is not default and states.get_state() is cond
         assert set(states.states()) == {DEFAULT_CONTEXT, "cond"}
-        states.clear()
-        assert states.states() == {}
 
 
 def test_regex_finds_reads_and_only_reads():
@@ -89,7 +99,6 @@ def test_foreign_private_names_are_read_in_tap_compat_only():
 
 def test_the_private_names_tap_reads_exist_in_the_installed_diffusers_and_torch():
     """If a release renames one of these, this test names it (and tap._compat is the one place to change)."""
-    import torch
     from diffusers import FluxTransformer2DModel
     from diffusers.hooks import HookRegistry
     from torch._dynamo import eval_frame
@@ -105,3 +114,41 @@ def test_the_private_names_tap_reads_exist_in_the_installed_diffusers_and_torch(
     compiled = torch.compile(torch.nn.Linear(2, 2))
     assert hasattr(compiled, "dynamo_ctx") and hasattr(compiled, "_orig_mod")
     assert hasattr(FluxTransformer2DModel, "_cache_config")  # CacheMixin's class attribute
+    from accelerate.hooks import ModelHook as AccelerateHook
+    from accelerate.hooks import add_hook_to_module
+    from diffusers.models.transformers.transformer_qwenimage import QwenImageTransformerBlock
+    from diffusers.models.transformers.transformer_qwenimage21 import QwenImage21TransformerBlock
+
+    offloaded = add_hook_to_module(torch.nn.Linear(2, 2), AccelerateHook())
+    assert hasattr(offloaded, "_hf_hook") and hasattr(offloaded, "_old_forward")
+    assert accelerate_inner_forward(offloaded) is offloaded._old_forward
+    assert accelerate_inner_forward(torch.nn.Linear(2, 2)) is None
+    assert callable(QwenImageTransformerBlock._modulate) and callable(QwenImage21TransformerBlock._modulate)
+
+
+def test_the_installed_libraries_are_releases_tap_is_tested_with():
+    """Upgrading one of these means running the suite on it and adding it to TESTED_VERSIONS."""
+    for library, tested in TESTED_VERSIONS.items():
+        assert installed_version(library) in (*tested, "not installed"), (library, installed_version(library), tested)
+
+
+def test_a_missing_private_attribute_is_a_tap_error_naming_the_tested_versions():
+    class Renamed:  # a StateManager of a release that keeps neither _context nor _current_context
+        pass
+
+    with pytest.raises(CompatError, match=r"diffusers's private StateManager\._context.*tested with diffusers 0\.42\.1") as raised:
+        cache_context(Renamed())
+    assert isinstance(raised.value, TAPError) and isinstance(raised.value.__cause__, AttributeError)
+    with pytest.raises(CompatError, match=r"torch's private OptimizedModule\.dynamo_ctx.*tested with torch 2\.13\.0, 2\.14\.1"):
+        dynamo_context(torch.nn.Linear(2, 2))
+
+
+def test_an_attribute_error_from_elsewhere_stays_itself():
+    class Manager:
+        @property
+        def _context(self):
+            raise AttributeError("'NoneType' object has no attribute 'name'")
+
+    with pytest.raises(AttributeError, match="no attribute 'name'") as raised:
+        cache_context(Manager())
+    assert not isinstance(raised.value, CompatError)

@@ -149,7 +149,7 @@ FIELDS = {
 }
 
 
-@settings(max_examples=300, deadline=None, database=None)
+@settings(deadline=None, database=None)
 @given(st.fixed_dictionaries({}, optional=FIELDS))
 def test_any_tapconfig_is_built_or_refused_with_a_config_error(fields):
     try:
@@ -159,7 +159,7 @@ def test_any_tapconfig_is_built_or_refused_with_a_config_error(fields):
     assert TAPConfig.from_dict(config.to_dict()) == config  # and an accepted one survives a preset round trip
 
 
-@settings(max_examples=100, deadline=None, database=None)
+@settings(deadline=None, database=None)
 @given(ANYTHING | st.just(tap.get_predictor("taylor")), ANYTHING)
 def test_any_candidate_is_built_or_refused_with_a_config_error(predictor, horizon):
     try:

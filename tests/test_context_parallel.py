@@ -9,7 +9,7 @@ import torch
 import tap
 from conftest import run_tap
 from cp_worker import CONFIGS, generate, run
-from tap.launch import spawn
+from tap.cli.launch import spawn
 from tap_plugins.demo import load_demo_pipeline
 
 WORLD, TIMEOUT = 2, 240  # seconds for the whole spawned run: a hang fails instead of blocking
@@ -86,7 +86,7 @@ def test_a_schedule_that_decides_per_rank_cannot_hang_the_ranks(parallel_results
 def test_tap_generate_spawns_context_parallel_ranks_and_matches_one_process(tmp_path):
     from PIL import Image
 
-    from tap.metrics import psnr
+    from tap.cli.metrics import psnr
     
     outputs = {}
     for ranks in ("1", "2"):

@@ -55,7 +55,7 @@ def test_runtime_registration_under_its_name_is_a_conflict_naming_both():
 
 @pytest.mark.parametrize("params", [{}, {"degree": 0, "window": 1}, {"degree": 0, "window": 3}, {"degree": 2, "window": 5}, {"degree": 3, "window": 8}])
 def test_passes_check_predictor(params):
-    check_predictor(tap.get_predictor("lsq", **params), max_examples=200)
+    check_predictor(tap.get_predictor("lsq", **params))
 
 
 def test_defaults_and_label():

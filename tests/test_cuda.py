@@ -7,7 +7,7 @@ import pytest
 import torch
 
 import tap
-from tap.bench import BlockCounter
+from tap.cli.bench import BlockCounter
 from tap_plugins.demo import load_demo_pipeline
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")

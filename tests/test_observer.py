@@ -21,6 +21,6 @@ def test_an_observer_sees_each_full_steps_residual_until_it_is_removed():
                       txt_ids=inputs["txt_ids"], return_dict=False)
             if index == 3:
                 stop()
-        state = handle.runtime.states.states()["cond"]
+        cached = handle.runtime.states.states()["cond"].r
     assert [(context, step) for context, step, _ in seen] == [("cond", 0), ("cond", 3)]
-    torch.testing.assert_close(seen[-1][2], state.r[-2], rtol=0, atol=0)  # step 6 was cached after the observer stopped
+    torch.testing.assert_close(seen[-1][2], cached[-2], rtol=0, atol=0)  # step 6 was cached after the observer stopped

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from tap_plugins.demo import load_demo_pipeline
-from tap.peers import CACHE_DIT_CALIBRATORS, cache_dit_available, cache_dit_methods
+from tap.cli.peers import CACHE_DIT_CALIBRATORS, cache_dit_available, cache_dit_methods
 
 pytestmark = pytest.mark.skipif(not cache_dit_available(), reason="cache-dit is not installed: pip install -e '.[peers]'")
 

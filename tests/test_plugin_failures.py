@@ -108,7 +108,7 @@ VALUES = st.one_of(
 FIELDS = st.sampled_from([f.name for f in attrs.fields(tap.TAPConfig)] + ["preset", "not_a_field"])
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(arguments=st.dictionaries(FIELDS, VALUES, max_size=3))
 def test_any_enable_arguments_work_or_raise_a_tap_error(arguments):
     model = tiny_flux()

@@ -20,7 +20,7 @@ def predictor_settings():
 
 @pytest.mark.parametrize("name, params", predictor_settings(), ids=lambda value: str(value))
 def test_every_registered_predictor_reproduces_polynomials_up_to_its_degree(name, params):
-    check_predictor(tap.get_predictor(name, **params), max_examples=200)
+    check_predictor(tap.get_predictor(name, **params))
 
 
 def test_the_built_ins_are_registered():

@@ -238,7 +238,7 @@ def test_a_non_finite_candidate_loses_the_selection_at_its_tokens_and_the_family
 
 
 def test_bench_counts_the_blocks_and_full_steps_of_both_experts():
-    from tap.bench import BlockCounter
+    from tap.cli.bench import BlockCounter
 
     pipe = tiny_wan_pipeline(two_experts=True)
     pipe.set_progress_bar_config(disable=True)

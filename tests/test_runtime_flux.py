@@ -45,7 +45,7 @@ def test_predicted_steps_run_no_block(flux, probe, orders, blocks_per_predicted_
 
 
 def test_bench_counts_a_step_full_only_when_every_block_ran(flux):
-    from tap.bench import BlockCounter as BenchCounter
+    from tap.cli.bench import BlockCounter as BenchCounter
 
     blocks = [*flux.transformer_blocks, *flux.single_transformer_blocks]
     tap.enable(flux, interval=3, probe="first-block", orders=(1, 2))  # predicted steps run block 0
@@ -72,9 +72,11 @@ def test_shape_change_and_explicit_reset_start_new_generations(flux):
     reference, _ = sample_flux(flux, steps=12)
     sample_flux(flux, steps=4)
     handle.reset()
-    assert tap.stats(flux).steps == 0
+    assert tap.stats(flux).steps == 4  # the ended generation's statistics stay readable
     again, _ = sample_flux(flux, steps=12)
     assert torch.equal(reference, again)
+    handle.reset_stats()
+    assert tap.stats(flux).steps == 0 and tap.stats(flux).blocks_run == 0
 
 
 def test_tap_changes_predicted_steps_only(flux):
@@ -117,7 +119,7 @@ def test_cond_and_uncond_contexts_keep_separate_state():
 
 
 def test_exception_mid_generation_leaves_clean_state(flux):
-    tap.enable(flux, interval=3)
+    handle = tap.enable(flux, interval=3)
     reference, _ = sample_flux(flux)
     sample_flux(flux, steps=5)  # cache filled, mid-generation
     inputs = flux_inputs()
@@ -125,7 +127,9 @@ def test_exception_mid_generation_leaves_clean_state(flux):
         flux(hidden_states=inputs["latents"], encoder_hidden_states=inputs["encoder_hidden_states"][..., :3],
              pooled_projections=inputs["pooled_projections"], timestep=torch.full((1,), 0.01),
              img_ids=inputs["img_ids"], txt_ids=inputs["txt_ids"])
-    assert tap.stats(flux).steps == 0 and tap.stats(flux).cache_bytes == 0
+    states = handle.runtime.states.states().values()
+    assert all(state.step == -1 and state.r is None and state.h is None for state in states)  # generation ended, cache dropped
+    assert tap.stats(flux).steps == 1  # the failed call's own generation (its timestep rose): counted, then ended
     again, _ = sample_flux(flux)
     assert torch.equal(reference, again)
 

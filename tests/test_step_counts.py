@@ -13,8 +13,8 @@ from hypothesis import given, strategies as st
 
 import tap
 from conftest import flux_inputs, tiny_flux
-from tap.bench import Record
-from tap.report import markdown_table
+from tap.cli.bench import Record
+from tap.cli.report import markdown_table
 from tap.runtime import build_schedule
 from tap.schedule import StepView
 from tap_plugins.demo import load_demo_pipeline

@@ -85,7 +85,7 @@ class HugeHistory(Linear):
         (DegradeRaises(), r"raised RuntimeError: no degrade today \(degrade\(1\)\)"),
         (Raises(), r"raised RuntimeError: shape mismatch \(steps=\[.*\], target="),
         (RaisesSometimes(), r"raised TypeError: late \(steps=\[.*\], target="),
-        (ReturnsNaN(), "misses a polynomial: steps="),
+        (ReturnsNaN(), r"misses a polynomial of degree <= 1 \(its exact_degree\): steps="),
         (ReturnsList(), "predict returned list, not a tensor"),
         (FloatDegree(), "exact_degree must be an int >= 0, got 1.5"),
         (HugeHistory(), r"history must be an int in \[1, 61\], got 1000"),

@@ -9,9 +9,10 @@ import torch
 from PIL import Image
 
 import tap
-from tap.bench import Bench, BenchSettings
+from tap.cli.bench import Bench, BenchSettings
 from tap.cli import main
-from tap.metrics import PSNR_CAP, psnr, ssim
+from tap.cli.metrics import psnr, ssim
+from tap.psnr import PSNR_CAP
 from tiny_pipelines import save_pipeline, tiny_wan_pipeline
 
 VIDEO = ["--frames", "5", "--height", "16", "--width", "16", "--prompt", "a cat"]
@@ -128,8 +129,8 @@ def test_bad_input_fails_before_any_model_loads(case, tmp_path, capsys, monkeypa
     def never(*args, **kwargs):
         pytest.fail("the model was loaded before the input was validated")
 
-    monkeypatch.setattr("tap.generate.load_pipeline", never)
-    monkeypatch.setattr("tap.bench.load_pipeline", never)
+    monkeypatch.setattr("tap.cli.generate.load_pipeline", never)
+    monkeypatch.setattr("tap.cli.bench.load_pipeline", never)
     (tmp_path / "file").write_text("a file, not a folder")
     arguments, message = REFUSED[case]
     assert main(arguments(tmp_path)) == 2
@@ -149,14 +150,14 @@ def test_bench_runs_seacache_on_a_video_pipeline_only(wan, tmp_path, capsys):
         seacache = records[("diffusers-seacache", setting)]
         assert seacache["psnr"] > 0 and 0 < seacache["ssim"] <= 1 and 0 < seacache["compute_ratio"] <= 1
     assert records[("tap-default", "interval=3")]["compute_ratio"] == pytest.approx(2 / 6)  # steps 0 and 3 of 6
-    image = Bench(BenchSettings.quick(model="demo", magcache=(), cache_dit=()), progress=False)
+    image = Bench.load(BenchSettings.quick(model="demo", magcache=(), cache_dit=()), progress=False)
     assert "diffusers-seacache" not in {m.name for m in image.methods()}
     with pytest.raises(tap.TAPError, match="GlyphPipeline takes no num_frames"):
-        Bench(BenchSettings(model="demo", frames=5))
+        Bench.load(BenchSettings(model="demo", frames=5))
 
 
 def test_a_pipeline_that_calls_its_frame_count_frames_gets_it_under_that_name():
-    from tap.generate import call_options, is_video
+    from tap.cli.generate import call_options, is_video
 
     class FramesPipeline:  # Sana-Video's call names the frame count ``frames``
         def __call__(self, prompt, frames=81, height=480, width=832):

@@ -18,8 +18,8 @@ import statistics
 import torch
 
 import tap
-from tap.metrics import psnr
-from tap.peers import CACHE_DIT_CALIBRATORS, cache_dit_dbcache
+from tap.cli.metrics import psnr
+from tap.cli.peers import CACHE_DIT_CALIBRATORS, cache_dit_dbcache
 from tap_plugins.demo import load_demo_pipeline
 
 PROMPTS = ("A", "g", "7")

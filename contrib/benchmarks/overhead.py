@@ -23,7 +23,7 @@ import torch
 from diffusers import FlowMatchEulerDiscreteScheduler, FluxTransformer2DModel
 
 import tap
-from tap.generate import DTYPES, synchronize
+from tap.cli.generate import DTYPES, synchronize
 
 STEPS, INTERVAL, TEXT = 50, 6, 64
 SIZES = {  # name: (double blocks, single blocks, heads, head dim, text dim, pooled dim, latent channels)

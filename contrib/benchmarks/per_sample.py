@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 
 import tap
-from tap.metrics import psnr
+from tap.cli.metrics import psnr
 from tap_plugins.demo import load_demo_pipeline
 
 PROMPTS, STEPS, GUIDANCE = ["A", "g", "7", "R"], 50, 3.0

@@ -7,9 +7,9 @@ import argparse
 
 from diffusers import FlowMatchEulerDiscreteScheduler
 
-from tap.bench import Bench, BenchSettings, Measurement, quality
+from tap.cli.bench import Bench, BenchSettings, Measurement, quality
 from tap.config import TAPConfig
-from tap.peers import tap_method
+from tap.cli.peers import tap_method
 
 CALIBRATION = ("g", "A", "7")  # generated with seed 1
 TEST = ("B", "R", "x", "3", "Q", "k", "5", "M")  # generated with seed 0; no calibration prompt among them
@@ -27,7 +27,7 @@ def arguments(description: str, *, shifts: list[float], full_steps: list[int], o
 
 def test_bench(steps: int) -> Bench:
     """The demo pipeline set up to generate the test prompts (seed 0) with ``steps`` steps."""
-    return Bench(BenchSettings(prompts=TEST, seeds=(0,), steps=steps, repeats=1, peers=False), progress=False)
+    return Bench.load(BenchSettings(prompts=TEST, seeds=(0,), steps=steps, repeats=1, peers=False), progress=False)
 
 
 def set_shift(bench: Bench, shipped, shift: float) -> None:

@@ -20,7 +20,7 @@ import torch
 from tqdm import tqdm
 
 from plan_samples import CALIBRATION, TEST, arguments, set_shift, test_bench, test_quality
-from tap.bench import FULL, Bench
+from tap.cli.bench import FULL, Bench
 from tap.planning import make_plan
 
 

@@ -34,9 +34,9 @@ import torch
 
 import tap
 from plan_samples import CALIBRATION, arguments, listed, set_shift, test_bench, test_quality
-from tap.bench import FULL, Bench
+from tap.cli.bench import FULL, Bench
 from tap.config import TAPConfig
-from tap.metrics import psnr
+from tap.cli.metrics import psnr
 from tap.placement import refine_placement
 from tap.planning import TOKENS, StepCosts, best_placement, record, uniform_grid
 

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from plan_samples import CALIBRATION, arguments, set_shift, test_bench, test_quality
-from tap.bench import FULL
+from tap.cli.bench import FULL
 from tap.config import TAPConfig
 from tap.planning import TOKENS, StepCosts, best_placement, record, uniform_grid
 

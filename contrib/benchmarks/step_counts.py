@@ -23,7 +23,7 @@ import torch
 from diffusers import FlowMatchEulerDiscreteScheduler
 
 import tap
-from tap.metrics import psnr
+from tap.cli.metrics import psnr
 from tap.runtime import build_schedule
 from tap_plugins.demo import load_demo_pipeline
 

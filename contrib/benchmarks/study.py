@@ -29,9 +29,9 @@ import torch
 
 import tap
 from tap.family import Candidate, active_set
-from tap.bench import Bench, BenchSettings
-from tap.peers import Method, tap_method
-from tap.report import markdown_table
+from tap.cli.bench import Bench, BenchSettings
+from tap.cli.peers import Method, tap_method
+from tap.cli.report import markdown_table
 from tap.runtime import build_schedule
 
 PAPER_HORIZONS = (-4, -3, -2, -1, 0)
@@ -195,7 +195,7 @@ def placement_search_methods(intervals: list[int], bench: Bench, in_sample: bool
     """Each configuration on the uniform grid, and with its full steps moved by `tap tune`'s placement
     stage (coordinate descent, 2 sweeps) on calibration samples that are not test samples, or, with
     ``in_sample``, on the test samples themselves: a bound on what one placement can gain for them."""
-    from tap.tune import Tuner
+    from tap.cli.tune import Tuner
 
     prompts, seeds = (bench.settings.prompts, bench.settings.seeds) if in_sample else CALIBRATION
     tuned_on = "the test samples" if in_sample else "other samples"
@@ -235,7 +235,7 @@ def main() -> None:
     parser.add_argument("--out", default="docs/research-data")
     args = parser.parse_args()
     settings = BenchSettings(prompts=tuple(args.prompts), seeds=tuple(args.seeds), steps=args.steps, repeats=1, peers=False, dtype=args.dtype)
-    bench = Bench(settings)
+    bench = Bench.load(settings)
     study = STUDIES[args.study]
     records = bench.run(study(args.intervals, bench))
     out = Path(args.out)

@@ -21,7 +21,7 @@ from diffusers import FlowMatchEulerDiscreteScheduler
 
 import tap
 from tap.api import resolve_adapter
-from tap.metrics import psnr
+from tap.cli.metrics import psnr
 from tap_plugins.demo import load_demo_pipeline
 
 EDITS = {

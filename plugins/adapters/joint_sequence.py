@@ -18,6 +18,7 @@ from __future__ import annotations
 import torch
 
 from tap.adapter import argument
+from tap._compat import block_modulate
 from tap_plugins.adapters.generic import GenericAdapter
 
 
@@ -276,7 +277,7 @@ class QwenImage21Adapter(GenericAdapter):
         x = self.block_argument(args, kwargs, "hidden_states", block)
         attention = self.block_argument(args, kwargs, "modulation", block).chunk(2, dim=-1)[0]
         mask = self.block_argument(args, kwargs, "target_token_mask", block)
-        modulated, _ = block._modulate(block.img_norm1(x), attention, mask)
+        modulated, _ = block_modulate(block, block.img_norm1(x), attention, mask)
         return modulated[:, self._prefix(args, kwargs, block):]
 
 

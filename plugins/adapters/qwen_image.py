@@ -10,6 +10,7 @@ ControlNet residuals, added between blocks, stay exact: calls given them cache t
 residuals.
 """
 
+from tap._compat import block_modulate
 from tap_plugins.adapters.generic import GenericAdapter
 
 
@@ -30,4 +31,4 @@ class QwenImageAdapter(GenericAdapter):
     def modulated_input(self, block, args, kwargs):
         attention_modulation = block.img_mod(self.block_argument(args, kwargs, "temb")).chunk(2, dim=-1)[0]
         normed = block.img_norm1(self.stack_input(args, kwargs))
-        return block._modulate(normed, attention_modulation, self.block_argument(args, kwargs, "modulate_index"))[0]
+        return block_modulate(block, normed, attention_modulation, self.block_argument(args, kwargs, "modulate_index"))[0]

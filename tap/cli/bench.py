@@ -29,14 +29,11 @@ from torch.utils.flop_counter import FlopCounterMode
 from tqdm import tqdm
 
 import tap
-from tap.api import find_denoisers, find_transformer, resolve_adapter
 from tap._compat import hook_registry, state_cache
-from tap.compile import unwrap
-from tap.config import TAPConfig
-from tap.generate import DTYPES, add_video_options, call_options, check_sizes, check_writable, is_video, load_pipeline, run_pipeline
-from tap.metrics import PSNR_CAP, psnr, ssim
-from tap.runtime import build_schedule
-from tap.peers import (
+from tap.api import find_denoisers, find_transformer, resolve_adapter
+from tap.cli.generate import DTYPES, add_video_options, call_options, check_sizes, check_writable, is_video, load_pipeline, run_pipeline
+from tap.cli.metrics import psnr, ssim
+from tap.cli.peers import (
     CACHE_DIT_VARIANTS,
     METHOD_NAMES,
     PEER_PACKAGES,
@@ -49,7 +46,11 @@ from tap.peers import (
     peer_output,
     tap_methods,
 )
-from tap.report import NOISE_MARGIN
+from tap.cli.report import NOISE_MARGIN
+from tap.compile import unwrap
+from tap.config import TAPConfig
+from tap.psnr import PSNR_CAP
+from tap.runtime import build_schedule
 
 FULL = Method("full", "-", "reference", lambda pipe: contextlib.nullcontext())
 QUICK_METHODS = ("tap-default", "tap-fora", "diffusers-taylorseer-lite", "diffusers-fbcache", "diffusers-seacache",
@@ -234,17 +235,18 @@ def quality(references: dict, images: dict) -> tuple[float, float]:
 class Bench:
     """Runs :class:`BenchSettings` and returns one :class:`Record` per method and setting.
 
+    ``pipe``: the pipeline benched (:meth:`load` loads the settings' model); only the bench's own runs change it.
     ``peer_log``: a file that receives what the peers (diffusers' hooks, cache-dit) print or log
     while they run, so it stays out of the bench's own output (None: left where it goes).
     """
 
-    def __init__(self, settings: BenchSettings, progress: bool = True, peer_log: Path | None = None) -> None:
+    def __init__(self, settings: BenchSettings, pipe, progress: bool = True, peer_log: Path | None = None) -> None:
         self.settings = settings
         self.progress = progress
         self.peer_log = peer_log
         if peer_log is not None:
             peer_log.write_text("")  # this bench's peers only; every step count appends
-        self.pipe = load_pipeline(settings.model, settings.device, DTYPES[settings.dtype])
+        self.pipe = pipe
         self.call_options = call_options(self.pipe, num_frames=settings.frames, height=settings.height, width=settings.width)
         self.transformer = find_transformer(self.pipe)
         self.adapter = resolve_adapter(self.transformer, None)
@@ -254,6 +256,11 @@ class Bench:
         self.samples = [(p, s) for p in settings.prompts for s in settings.seeds]
         self.notes: list[str] = ["LPIPS, ImageReward and CLIP: skipped (their weights are not available locally)."]
 
+    @classmethod
+    def load(cls, settings: BenchSettings, progress: bool = True, peer_log: Path | None = None) -> Bench:
+        """Load ``settings.model``'s pipeline (on its device, in its dtype) and bench it."""
+        return cls(settings, load_pipeline(settings.model, settings.device, DTYPES[settings.dtype]), progress, peer_log)
+
     def with_steps(self, steps: int) -> Bench:
         """This bench, on the same loaded pipeline, at another step count."""
         other = copy.copy(self)
@@ -262,7 +269,7 @@ class Bench:
         return other
 
     def generate(self, prompt: str, seed: int, steps: int | None = None) -> tuple[np.ndarray, float]:
-        """One sample as [frames, H, W, C] and its seconds (see :func:`tap.generate.run_pipeline`), without
+        """One sample as [frames, H, W, C] and its seconds (see :func:`tap.cli.generate.run_pipeline`), without
         autograd: scoped here, so the caller's grad mode is never changed."""
         s = self.settings
         with torch.no_grad():
@@ -433,7 +440,7 @@ def device_name(device: str) -> str:
 
 
 def bench_command(args) -> int:
-    from tap.report import benchmarks_page, markdown_table, pareto_plot, write_json
+    from tap.cli.report import benchmarks_page, markdown_table, pareto_plot, write_json
 
     given = dict(model=args.model, steps=args.steps[0] if args.steps else None, device=args.device, dtype=args.dtype, repeats=args.repeats,
                  frames=args.frames, height=args.height, width=args.width)
@@ -457,7 +464,7 @@ def bench_command(args) -> int:
     step_counts = list(dict.fromkeys(args.steps or [settings.steps]))
     for steps in step_counts:
         attrs.evolve(settings, steps=steps)  # refuses a bad step count before the model loads
-    loaded = Bench(settings, peer_log=out / "peers.log")
+    loaded = Bench.load(settings, peer_log=out / "peers.log")
     records, notes, plots = [], [], []
     for steps in step_counts:
         bench = loaded.with_steps(steps)

@@ -17,9 +17,9 @@ import torch
 from tqdm import tqdm
 
 import tap
-from tap import launch
+from tap.cli import launch
+from tap.cli.metrics import as_frames, psnr, ssim
 from tap.config import PRESETS, TAPConfig
-from tap.metrics import as_frames, psnr, ssim
 from tap.runtime import build_schedule
 
 DEMO_MODEL = "demo"

@@ -25,10 +25,10 @@ import attrs
 from tqdm import tqdm
 
 import tap
-from tap.bench import FULL, Bench, BenchSettings, quality
+from tap.cli.bench import FULL, Bench, BenchSettings, quality
+from tap.cli.generate import DTYPES
+from tap.cli.peers import tap_method
 from tap.config import PRESETS, TAPConfig
-from tap.generate import DTYPES
-from tap.peers import tap_method
 from tap.placement import refine_placement
 from tap.planning import make_plan
 from tap.runtime import build_schedule
@@ -109,7 +109,7 @@ class Tuner:
     def __init__(self, settings: BenchSettings, journal: Path, target_speedup: float | None, target_psnr: float | None) -> None:
         if (target_speedup is None) == (target_psnr is None):
             raise tap.ConfigError("give exactly one target: --target-speedup or --target-psnr")
-        self.bench = Bench(settings, progress=False)
+        self.bench = Bench.load(settings, progress=False)
         self.target_speedup, self.target_psnr = target_speedup, target_psnr
         samples_key = json.dumps([settings.model, settings.steps, list(settings.prompts), list(settings.seeds), settings.dtype])
         self.journal = Journal(journal, samples_key)

@@ -1,11 +1,11 @@
-"""Quality against the full-compute reference: PSNR and SSIM (scikit-image's), averaged over a video's frames."""
+"""Quality against the full-compute reference: PSNR (tap.psnr's) and SSIM (scikit-image's), averaged over a video's frames."""
 
 from __future__ import annotations
 
 import numpy as np
-from skimage.metrics import peak_signal_noise_ratio, structural_similarity
+from skimage.metrics import structural_similarity
 
-PSNR_CAP = 100.0  # identical frames have infinite PSNR; averages use this cap instead
+from tap.psnr import capped_psnr
 
 
 def as_frames(media) -> np.ndarray:
@@ -19,14 +19,11 @@ def as_frames(media) -> np.ndarray:
 
 
 def psnr(reference, media) -> float:
-    """Peak signal-to-noise ratio in dB, the mean over frames of each frame's (capped at PSNR_CAP); inf when identical."""
+    """Peak signal-to-noise ratio in dB, the mean over frames of each frame's (capped at tap.psnr.PSNR_CAP); inf when identical."""
     reference, media = as_frames(reference), as_frames(media)
     if np.array_equal(reference, media):
         return float("inf")
-    return float(np.mean([
-        PSNR_CAP if np.array_equal(r, m) else min(peak_signal_noise_ratio(r, m, data_range=1.0), PSNR_CAP)
-        for r, m in zip(reference, media, strict=True)
-    ]))
+    return float(np.mean([capped_psnr(r, m, data_range=1.0) for r, m in zip(reference, media, strict=True)]))
 
 
 def ssim(reference, media) -> float:

@@ -13,10 +13,10 @@ import tap
 # Commands whose modules import torch: (module, function adding the command's parser, help).
 # Only the command being run is imported, so ``tap --version`` and ``tap --help`` answer at once.
 COMMANDS = {
-    "generate": ("tap.generate", "add_generate_command", "generate with full compute and with tap, and compare"),
-    "bench": ("tap.bench", "add_bench_command", "tap against diffusers' cache hooks and cache-dit, side by side"),
-    "tune": ("tap.tune", "add_tune_command", "search tap's configuration for a speed or quality target on your model"),
-    "plan": ("tap.planning", "add_plan_command", "place the full steps for a model and step count from calibration generations"),
+    "generate": ("tap.cli.generate", "add_generate_command", "generate with full compute and with tap, and compare"),
+    "bench": ("tap.cli.bench", "add_bench_command", "tap against diffusers' cache hooks and cache-dit, side by side"),
+    "tune": ("tap.cli.tune", "add_tune_command", "search tap's configuration for a speed or quality target on your model"),
+    "plan": ("tap.cli.plan", "add_plan_command", "place the full steps for a model and step count from calibration generations"),
 }
 
 

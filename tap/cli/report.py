@@ -7,7 +7,6 @@ from pathlib import Path
 
 import attrs
 
-
 NOISE_MARGIN = 1.1  # a speed-up above NOISE_MARGIN / (block-evaluation ratio) is timing noise (Record.speedup_noise)
 NOISE_NOTE = (f"*: faster than skipping blocks allows (speed-up above {NOISE_MARGIN} / block evals): timing noise, not speed; "
               "rerun with more --repeats on a quieter machine.")
