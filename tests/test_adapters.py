@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-import sys
 from pathlib import Path
 from typing import Callable
 
@@ -28,7 +26,7 @@ from diffusers import (
 
 import tap
 from tap.runtime import build_schedule
-from conftest import sample_loop
+from conftest import sample_loop, tap_cli
 from tap_plugins.adapters.generic import make_adapter
 
 TEXT, FRAMES, SIDE = 3, 3, 4  # text tokens; video latents are FRAMES x SIDE x SIDE
@@ -346,10 +344,10 @@ def test_video_models_cache_frames_times_height_times_width_tokens(name):
     handle.disable()
 
 
-def test_list_plugins_json_lists_every_adapter():
-    result = subprocess.run([sys.executable, "-m", "tap", "list-plugins", "--json"], capture_output=True, text=True,
-                            check=True, timeout=120)
-    adapters = {name for info in json.loads(result.stdout) for name in info["registered"].get("adapter", [])}
+def test_list_plugins_json_lists_every_adapter(capsys):
+    code, out, _ = tap_cli(capsys, "list-plugins", "--json")
+    assert code == 0
+    adapters = {name for info in json.loads(out) for name in info["registered"].get("adapter", [])}
     assert {"flux", "flux2", "hunyuan-video", "qwen-image", "sd3", "wan"} <= adapters
 
 

@@ -1,4 +1,4 @@
-"""`tap generate` and `tap tune` end to end on the bundled demo model (few steps, to stay fast)."""
+"""`tap generate` end to end on the bundled demo model (few steps, to stay fast)."""
 
 import json
 
@@ -6,7 +6,6 @@ import numpy as np
 from PIL import Image
 
 from conftest import run_tap, tap_cli
-from tap.cli.bench import BenchSettings
 
 
 def test_generate_json_summary_and_comparison_image(tmp_path):
@@ -24,13 +23,13 @@ def test_generate_json_summary_and_comparison_image(tmp_path):
     assert width > 2 * height  # three panels side by side
 
 
-def test_generate_no_compare_writes_the_tap_image_only(tmp_path):
+def test_generate_no_compare_writes_the_tap_image_only(tmp_path, capsys):
     out = tmp_path / "tap.png"
-    result = run_tap("generate", "--steps", "6", "--no-compare", "--out", str(out))
-    assert result.returncode == 0, result.stderr
-    assert "speedup" not in result.stdout and "tap:" in result.stdout
-    assert "full steps:   every step computed (left alone)" in result.stdout  # the default leaves a 6-step run alone
-    assert "left alone:   a run of 6 steps is too short" in result.stdout
+    code, stdout, err = tap_cli(capsys, "generate", "--steps", "6", "--no-compare", "--out", str(out))
+    assert code == 0, err
+    assert "speedup" not in stdout and "tap:" in stdout
+    assert "full steps:   every step computed (left alone)" in stdout  # the default leaves a 6-step run alone
+    assert "left alone:   a run of 6 steps is too short" in stdout
     assert np.asarray(Image.open(out)).shape == (64, 64)
 
 
@@ -46,59 +45,6 @@ def test_hub_models_load_through_diffusers_and_say_clearly_when_weights_are_abse
     result = run_tap("generate", "--model", "Qwen/Qwen-Image", "--steps", "2", env={"HF_HUB_OFFLINE": "1"})
     assert result.returncode == 2
     assert "could not load pipeline 'Qwen/Qwen-Image'" in result.stderr and "not fully cached locally" in result.stderr
-
-
-def test_tune_finds_a_config_saves_a_preset_and_resumes(tmp_path):
-    from tap.cli.tune import Tuner
-
-    settings = BenchSettings(prompts=("A",), seeds=(0,), steps=8, repeats=1, peers=False)
-    journal = tmp_path / "journal.jsonl"
-    stage_one = {"interval=2": dict(interval=2), "interval=4": dict(interval=4)}
-    stage_two = {"fixed-reuse": dict(predictor="reuse", orders=(0,), selector="fixed"), "token-l2": dict(orders=(1, 2), distance="l2")}
-    best = Tuner(settings, journal, target_speedup=3.0, target_psnr=None).run(stage_one, stage_two, keep=1, sweeps=0)
-    assert best.speedup >= 3.0  # interval 4 of 8 steps: blocks run at steps 0 and 4 only
-    lines = journal.read_text().splitlines()
-    assert len(lines) == 4  # two schedules, then two selections on the best one
-    again = Tuner(settings, journal, target_speedup=3.0, target_psnr=None)
-    assert again.run(stage_one, stage_two, keep=1, sweeps=0) == best
-    assert len(journal.read_text().splitlines()) == 4 and again.references is None  # resumed: nothing regenerated
-
-
-def test_tune_refuses_negative_placement_sweeps(capsys):
-    code, _, err = tap_cli(capsys, "tune", "--target-speedup", "2", "--placement-sweeps", "-1")
-    assert code == 2 and "--placement-sweeps must be >= 0 (0 keeps the winner's schedule), got -1" in err
-
-
-def test_tune_placement_moves_full_steps_without_adding_any(tmp_path):
-    from tap.cli.tune import Tuner
-
-    settings = BenchSettings(prompts=("A",), seeds=(0,), steps=10, repeats=1, peers=False)
-    journal = tmp_path / "journal.jsonl"
-    stage_one = {"interval=4": dict(interval=4)}
-    stage_two = {"fixed-taylor-1": dict(orders=(1,), selector="fixed")}
-    grid = Tuner(settings, journal, target_speedup=3.0, target_psnr=None).run(stage_one, stage_two, keep=1, sweeps=0)
-    placed = Tuner(settings, journal, target_speedup=3.0, target_psnr=None).run(stage_one, stage_two, keep=1, sweeps=1)
-    trials = [json.loads(line) for line in journal.read_text().splitlines()]
-    placements = [t for t in trials if t["stage"] == "placement"]
-    # First the DP plan for 3 full steps (tap plan), then one sweep from the better of plan and grid:
-    # each of the two movable steps tries up to 4 neighbours (fewer at the end or where taken).
-    assert placements[0]["label"].startswith("planned")
-    assert 1 + 4 <= len(placements) <= 1 + 8
-    assert {t["speedup"] for t in placements} == {grid.speedup}  # moved, never added
-    assert all(len(t["config"]["schedule_options"]["steps"]) == 3 for t in placements)
-    assert placed.psnr == max([grid.psnr, *(t["psnr"] for t in placements)])
-    assert placed.config["schedule"] == "listed" and placed.config["schedule_options"]["num_steps"] == 10
-
-
-def test_tune_command_writes_a_preset_that_generate_loads(tmp_path):
-    preset = tmp_path / "tuned.json"
-    # the wiring only: the placement stage has its own test (test_tune_placement_moves_full_steps_without_adding_any)
-    result = run_tap("tune", "--target-psnr", "1", "--prompts", "A", "--steps", "6", "--placement-sweeps", "0", "--out", str(preset),
-                     timeout=600)
-    assert result.returncode == 0, result.stderr
-    assert preset.exists() and "saved preset" in result.stdout
-    generated = run_tap("generate", "--steps", "6", "--preset", str(preset), "--no-compare", "--out", str(tmp_path / "x.png"))
-    assert generated.returncode == 0, generated.stderr
 
 
 def test_the_text_report_says_how_many_ranks_ran_and_what_else_happened():

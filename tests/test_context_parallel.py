@@ -7,7 +7,7 @@ import pytest
 import torch
 
 import tap
-from conftest import run_tap
+from conftest import tap_cli
 from cp_worker import CONFIGS, generate, run
 from tap.cli.launch import spawn
 from tap_plugins.demo import load_demo_pipeline
@@ -83,18 +83,18 @@ def test_a_schedule_that_decides_per_rank_cannot_hang_the_ranks(parallel_results
     assert sum("decided differently on the context-parallel ranks" in m for m in messages) == 1
 
 
-def test_tap_generate_spawns_context_parallel_ranks_and_matches_one_process(tmp_path):
+def test_tap_generate_spawns_context_parallel_ranks_and_matches_one_process(tmp_path, capfd):
     from PIL import Image
 
     from tap.cli.metrics import psnr
-    
+
     outputs = {}
     for ranks in ("1", "2"):
         out = tmp_path / f"ranks-{ranks}.png"
-        result = run_tap("generate", "--steps", "8", "--interval", "3", "--no-compare", "--json", "--out", str(out),
-                         "--context-parallel", ranks, timeout=TIMEOUT)
-        assert result.returncode == 0, result.stderr
-        summary = json.loads(result.stdout)
+        code, stdout, err = tap_cli(capfd, "generate", "--steps", "8", "--interval", "3", "--no-compare", "--json", "--out", str(out),
+                                    "--context-parallel", ranks)  # rank 0's summary: captured from the spawned process's stdout
+        assert code == 0, err
+        summary = json.loads(stdout)
         assert summary["full_steps"] == 3 and summary["context_parallel"] == int(ranks)
         outputs[ranks] = (Image.open(out), summary["cache_bytes"])
     assert psnr(outputs["1"][0], outputs["2"][0]) > 50

@@ -5,14 +5,12 @@ covers packaging as well as the predictor. ``scripts/test`` installs it (``pip i
 """
 
 import json
-import subprocess
-import sys
 
 import pytest
 import torch
 
 import tap
-from conftest import sample_flux
+from conftest import sample_flux, tap_cli
 from tap.testing import check_predictor
 
 pytest.importorskip("tap_lsq", reason="the example plugin is not installed: pip install -e contrib/tap-lsq (scripts/test does)")
@@ -29,11 +27,10 @@ def test_plugin_is_discovered_with_what_it_registered():
     assert "lsq" in tap.predictor_names()
 
 
-def test_list_plugins_json_shows_the_plugin():
-    result = subprocess.run(
-        [sys.executable, "-m", "tap", "list-plugins", "--json"], capture_output=True, text=True, timeout=120, check=True
-    )
-    [entry] = [entry for entry in json.loads(result.stdout) if entry["distribution"] == "tap-lsq"]
+def test_list_plugins_json_shows_the_plugin(capsys):
+    code, out, _ = tap_cli(capsys, "list-plugins", "--json")
+    assert code == 0
+    [entry] = [entry for entry in json.loads(out) if entry["distribution"] == "tap-lsq"]
     assert entry == {"name": "lsq", "distribution": "tap-lsq", "version": "0.1.0", "registered": {"predictor": ["lsq"]}, "covers": {}, "error": None, "conflicts": []}
 
 
