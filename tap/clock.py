@@ -46,11 +46,15 @@ class StepClock:
         return index
 
     def _index_of(self, timestep: float | None) -> int | None:
+        """Where ``timestep`` sits among the run's timesteps, read as given or as given over 1000 (flow-matching
+        pipelines feed t / 1000); where both readings match, the earlier step (a shift-1 schedule's last timestep
+        is 1.0, which is also its first one, 1000, over 1000)."""
         timesteps = self.run_marker()
         if timestep is None or not isinstance(timesteps, torch.Tensor):
             return None
-        matches = (timesteps.detach().cpu().double() == timestep).nonzero()
-        return int(matches[0]) if len(matches) else None
+        schedule = timesteps.detach().cpu().double()
+        matches = [int(found[0]) for value in (timestep, timestep * 1000.0) if len(found := (schedule == value).nonzero())]
+        return min(matches) if matches else None
 
     def num_steps(self, context: Any) -> int | None:
         """The run's step count, when the context or the scheduler tells it."""

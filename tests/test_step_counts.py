@@ -9,6 +9,7 @@ import warnings
 import numpy as np
 import pytest
 import torch
+from diffusers import FlowMatchEulerDiscreteScheduler
 from hypothesis import given, strategies as st
 
 import tap
@@ -90,6 +91,19 @@ def test_a_run_long_enough_is_accelerated_and_not_left_alone(demo):
         image(demo, 20)
         stats = handle.stats()
     assert (stats.full_steps, stats.predicted_steps, stats.left_alone) == (10, 10, None)
+
+
+def test_a_shift_1_run_is_one_generation_although_its_last_timestep_is_its_first_over_1000(demo):
+    """The demo pipeline feeds t / 1000: at shift 1 its first call's 1.0 is also the schedule's last timestep."""
+    shipped = demo.scheduler
+    demo.scheduler = FlowMatchEulerDiscreteScheduler.from_config(shipped.config, shift=1.0)
+    try:
+        with tap.accelerate(demo, interval=4) as handle:
+            image(demo, 20)
+            stats = handle.stats()
+    finally:
+        demo.scheduler = shipped
+    assert (stats.steps, stats.full_steps, stats.predicted_steps) == (20, 5, 15)  # steps 0, 4, 8, 12, 16
 
 
 def flux_call(inputs, t):
