@@ -5,9 +5,18 @@ step of ordinary full-compute generations (every step computed, so the run is ex
 model's). Their inner products over steps (a Gram matrix, summed over samples and cache contexts)
 give the teacher-forced error of any linear forecast of r from any choice of earlier full steps.
 A dynamic programme over every placement of the K full steps (the warm-up steps always full)
-minimises that error summed over the predicted steps. The plan then checks itself: it generates
-the calibration samples with the placement and with tap's uniform grid of K full steps and keeps
-whichever is closer to the full-compute outputs.
+minimises a cost of those errors (``cost_model``, see :data:`COST_MODELS`): ``squared`` sums each
+predicted step's squared error; ``coherent-euler`` takes, for each run of predicted steps between two
+full steps, the squared norm of the run's error vectors summed with the sampler's step sizes
+|sigma_s - sigma_s+1| as weights (the latent error an Euler sampler accumulates over the run);
+``coherent-gain`` also weighs each step by the gain with which a latent error left there reaches
+the end of the trajectory (:func:`x0_gain`: early steps count more). The sigmas are read from the
+pipeline's scheduler while recording, or given as ``sigmas`` for a hand-written loop.
+A family of several candidates is scored by, at each step, the candidate with the least
+teacher-forced error there (what a global selector picks at best); a coherent cost sums those
+candidates' error vectors. The plan then checks itself: it generates the calibration samples with
+the placement and with tap's uniform grid of K full steps and keeps whichever is closer to the
+full-compute outputs.
 
 Memory: the residuals of one generation are kept per cache context until it ends, subsampled to
 at most ``tokens`` evenly spaced tokens per sample, in float64 (exact inner products): steps x
@@ -19,7 +28,8 @@ from __future__ import annotations
 
 import itertools
 import time
-from typing import Any, Callable
+import warnings
+from typing import Any, Callable, Sequence
 
 import attrs
 import numpy as np
@@ -35,6 +45,17 @@ from tap.psnr import capped_psnr
 
 MAX_HISTORY = 3  # the DP's state is the last full steps: (steps + 1) ** (history + 1) entries
 TOKENS = 1024  # residual tokens kept per sample for the cost model
+COST_MODELS = {
+    "squared": "each predicted step's squared teacher-forced error, summed (the default)",
+    "coherent": "per run of predicted steps, the squared norm of the summed error vectors",
+    "coherent-euler": "per run of predicted steps, the squared norm of the error vectors summed with the sampler's step sizes "
+                      "|sigma_s - sigma_s+1| as weights (as a latent error adds up over Euler steps); 'coherent' without sigmas",
+    "coherent-gain": "as coherent-euler, each step's weight also times the gain x0_gain(sigma_s+1) with which a latent error "
+                     "reaches the end of the trajectory (early steps weigh up to DATA_SCALE times more); flow-matching sigmas",
+}
+DATA_SCALE = 4.0  # coherent-gain's Gaussian data scale and the power of its gain (both chosen on validation samples,
+GAIN_POWER = 1.0  # docs/research-data/plan-cost-model.md)
+DEFAULT_COST_MODEL = "squared"
 
 
 # -- recording -----------------------------------------------------------------------------------
@@ -46,7 +67,18 @@ class Recorder:
         self.gram = np.zeros((num_steps, num_steps))
         self.generations = 0
         self.timesteps: dict[int, float] = {}
+        self.sigmas: list[np.ndarray] = []  # the first num_steps + 1 sigmas of each generation whose scheduler tap could read
         self._open: dict[str, tuple[torch.Tensor, list[int]]] = {}  # context -> (residuals [steps, M], steps seen)
+
+    def add_sigmas(self, sigmas: Any) -> None:
+        """Note one generation's sampler sigmas (its scheduler's, read at its first step), when they cover the steps."""
+        values = usable_sigmas(sigmas, self.num_steps)
+        if values is not None:
+            self.sigmas.append(values)
+
+    def mean_sigmas(self) -> np.ndarray | None:
+        """The sigmas [num_steps + 1] averaged over the generations that had them, or None."""
+        return np.mean(self.sigmas, axis=0) if self.sigmas else None
 
     def add(self, context: str, step: int, r: torch.Tensor) -> None:
         """Record one step's residual [B, N, D] (subsampled over N) and its inner products with the earlier steps."""
@@ -87,14 +119,49 @@ class Recorder:
         return self.gram
 
 
+def usable_sigmas(sigmas: Any, num_steps: int) -> np.ndarray | None:
+    """The first ``num_steps + 1`` of a scheduler's sigmas (the final one included) as float64, or None when there are
+    fewer, or they are not finite, or they do not move."""
+    if sigmas is None:
+        return None
+    values = np.asarray(sigmas.detach().to("cpu", torch.float64) if isinstance(sigmas, torch.Tensor) else sigmas, dtype=np.float64).reshape(-1)
+    if len(values) < num_steps + 1:
+        return None
+    values = values[: num_steps + 1]
+    return values if np.all(np.isfinite(values)) and np.diff(values).any() else None
+
+
+def explicit_sigmas(sigmas: Any, num_steps: int) -> np.ndarray:
+    """Sigmas given to tap.plan: exactly ``num_steps + 1`` finite values that move; a ConfigError otherwise."""
+    try:
+        values = np.asarray(sigmas.detach().cpu().double() if isinstance(sigmas, torch.Tensor) else sigmas, dtype=np.float64).reshape(-1)
+    except (TypeError, ValueError):
+        raise ConfigError(f"sigmas must be a sequence of {num_steps + 1} numbers (the sampler's sigmas, the final one included)") from None
+    if len(values) != num_steps + 1:
+        raise ConfigError(f"sigmas must have num_steps + 1 = {num_steps + 1} values (the sampler's sigmas, the final one included), got {len(values)}")
+    if usable_sigmas(values, num_steps) is None:
+        raise ConfigError("sigmas must be finite and not all equal")
+    return values
+
+
 def record(target: Any, run: Callable[[], Any], num_steps: int, config: TAPConfig, tokens: int | None) -> tuple[Recorder, Any]:
-    """Run ``run`` with tap computing every step, recording residuals; returns the finished recorder and run's outputs."""
+    """Run ``run`` with tap computing every step, recording residuals; returns the finished recorder and run's outputs.
+
+    The sampler's sigmas are read from the scheduler tap's clock reads (a pipeline's ``scheduler``) at each
+    generation's first step; a hand-written loop has none (give them to :func:`make_plan` as ``sigmas``)."""
     recorder = Recorder(num_steps, tokens)
     handle = tap.enable(target, TAPConfig(interval=1, warmup=1, adapter=config.adapter))
     try:
         if len(handle.denoisers) > 1:
             raise ConfigError(f"tap.plan places the steps of one transformer; this pipeline has {', '.join(handle.denoisers)}")
-        handle.runtime.observe(lambda context, step, residual: recorder.add(context, step, residual.float()))
+        scheduler = handle.runtime.clock.scheduler
+
+        def observe(context, step, residual):
+            if step == 0 and scheduler is not None:
+                recorder.add_sigmas(getattr(scheduler, "sigmas", None))
+            recorder.add(context, step, residual.float())
+
+        handle.runtime.observe(observe)
         with torch.no_grad():
             outputs = run()
     finally:
@@ -138,9 +205,9 @@ class StepCosts:
         probe = (0, 2, 3)[-self.history :]
         return np.allclose(self.weights(probe, [7]), self.weights(tuple(s + 5 for s in probe), [12]), equal_nan=True)
 
-    def errors(self, cached: np.ndarray, targets: np.ndarray, weights: np.ndarray) -> np.ndarray:
-        """Squared errors [B, T] at ``targets`` [B, T] from ``cached`` [B, H] with ``weights`` [B, T, C, H]: the best
-        active candidate's (inf where none is active)."""
+    def candidate_errors(self, cached: np.ndarray, targets: np.ndarray, weights: np.ndarray) -> np.ndarray:
+        """Each candidate's squared errors [B, T, C] at ``targets`` [B, T] from ``cached`` [B, H] with ``weights``
+        [B, T, C, H] (NaN for inactive candidates), times ``step_weights`` when given."""
         rows = self.gram[cached]  # [B, H, N]
         history = np.take_along_axis(rows, cached[:, None, :], axis=2)  # [B, H, H]
         cross = np.take_along_axis(rows, targets[:, None, :], axis=2)  # [B, H, T]
@@ -150,6 +217,12 @@ class StepCosts:
         error = quadratic - 2 * linear + own[..., None]
         if self.step_weights is not None:
             error = error * self.step_weights[targets][..., None]
+        return error
+
+    def errors(self, cached: np.ndarray, targets: np.ndarray, weights: np.ndarray) -> np.ndarray:
+        """Squared errors [B, T] at ``targets`` [B, T] from ``cached`` [B, H] with ``weights`` [B, T, C, H]: the best
+        active candidate's (inf where none is active)."""
+        error = self.candidate_errors(cached, targets, weights)
         return np.where(np.isnan(error), np.inf, error).min(axis=2)
 
     def table(self) -> np.ndarray:
@@ -186,16 +259,89 @@ class StepCosts:
         return np.concatenate([np.zeros((len(cached), 1)), np.cumsum(errors, axis=1)], axis=1)
 
     def cost(self, steps: list[int]) -> float:
-        """The summed error of the predicted steps when exactly ``steps`` run in full."""
-        total, cached = 0.0, ()
-        for step in range(self.num_steps):
-            if step in steps:
+        """The modelled error of the predicted steps when exactly ``steps`` run in full: each run of predicted steps
+        scored from the full steps before it."""
+        total, cached, run = 0.0, (), []
+        for step in [*range(self.num_steps), None]:
+            if run and (step is None or step in steps):
+                index, targets = np.array([cached], dtype=int).reshape(1, len(cached)), np.array([run])
+                weights = self.weights(cached, run)[None]
+                total += float(self.run_errors(index, targets, np.ones_like(targets, dtype=bool), weights)[0, -1])
+                run = []
+            if step is not None and step in steps:
                 cached = (*cached, step)[-self.history :]
-                continue
-            index = np.array([cached])
-            weights = self.weights(cached, [step])[None]
-            total += float(self.errors(index, np.array([[step]]), weights)[0, 0])
+            elif step is not None:
+                run.append(step)
         return total
+
+
+@attrs.frozen
+class CoherentCosts(StepCosts):
+    """The cost of a run of predicted steps as the squared norm of their summed error vectors, each times its step
+    size (``step_sizes``, e.g. the Euler step |sigma_s - sigma_s+1|; None: 1): the latent error the run leaves.
+
+    A family of several candidates: each step's error vector is that of the candidate with the least
+    teacher-forced (squared) error at that step, as for :class:`StepCosts`, and those vectors are summed.
+    Exact from the Gram matrix: with a_u the step sizes of the run's steps u <= t and w_u the chosen candidate's
+    weights over the cached steps c_h, the sum S_t = sum_u a_u (r_u - sum_h w_uh r_ch) has
+    |S_t|^2 = sum_uv a_u a_v G_uv - 2 sum_h k_th sum_u a_u G_ch,u + sum_hk k_th G_ch,ck k_tk, k_th = sum_u a_u w_uh.
+    """
+
+    step_sizes: np.ndarray | None = attrs.field(default=None, eq=False)  # [N]
+
+    def run_errors(self, cached: np.ndarray, targets: np.ndarray, valid: np.ndarray, weights: np.ndarray) -> np.ndarray:
+        errors = self.candidate_errors(cached, targets, weights)  # [B, T, C]
+        errors = np.where(np.isnan(errors), np.inf, errors)
+        best = errors.argmin(axis=2)
+        blocked = np.cumsum(valid & ~np.isfinite(errors.min(axis=2)), axis=1) > 0  # a step no candidate forecasts
+        chosen = np.nan_to_num(np.take_along_axis(weights, best[:, :, None, None], axis=2)[:, :, 0])  # [B, T, H]
+        sizes = np.ones(self.num_steps) if self.step_sizes is None else np.asarray(self.step_sizes, dtype=np.float64)
+        a = np.where(valid, sizes[targets], 0.0)  # [B, T]
+        own = self.gram[targets[:, :, None], targets[:, None, :]] * a[:, :, None] * a[:, None, :]  # [B, T, T]
+        targets_part = np.diagonal(own.cumsum(axis=1).cumsum(axis=2), axis1=1, axis2=2)
+        k = np.cumsum(a[..., None] * chosen, axis=1)  # [B, T, H]
+        rows = self.gram[cached]  # [B, H, N]
+        cross = np.cumsum(np.take_along_axis(rows, targets[:, None, :], axis=2) * a[:, None, :], axis=2)  # [B, H, T]
+        history = np.take_along_axis(rows, cached[:, None, :], axis=2)  # [B, H, H]
+        summed = targets_part - 2 * np.einsum("bth,bht->bt", k, cross) + np.einsum("bth,bhk,btk->bt", k, history, k)
+        summed = np.where(blocked, np.inf, np.maximum(summed, 0.0))
+        return np.concatenate([np.zeros((len(cached), 1)), summed], axis=1)
+
+
+def x0_gain(sigmas: np.ndarray, scale: float = DATA_SCALE) -> np.ndarray:
+    """[N] the factor by which a latent error left at sigma_s+1 reaches the end of the trajectory: the probability-flow
+    map of Gaussian data of standard deviation ``scale`` (flow-matching sigmas, x = (1 - sigma) x0 + sigma noise)
+    scales it by std(0) / std(sigma) = scale / sqrt((1 - sigma)^2 scale^2 + sigma^2): 1 at sigma 0, ``scale`` at 1."""
+    after = sigmas[1:]
+    return scale / np.sqrt((1 - after) ** 2 * scale**2 + after**2)
+
+
+def make_costs(name: str, gram: np.ndarray, family: tuple[Candidate, ...], sigmas: np.ndarray | None) -> tuple[StepCosts, str]:
+    """The cost model ``name`` (one of :data:`COST_MODELS`) over a recorded Gram matrix, with the sampler's ``sigmas``
+    [N + 1] (or None), and the name of the one used: without sigmas the step-weighted models fall back (with a
+    warning) to ``coherent``, and ``coherent-gain`` to ``coherent-euler`` where the sigmas are not flow matching's."""
+    check_cost_model(name)
+    if name == "squared":
+        return StepCosts(gram, family), name
+    if name in ("coherent-euler", "coherent-gain") and sigmas is None:
+        warnings.warn(f"tap.plan: no sampler sigmas (run used no pipeline whose scheduler has them, and no sigmas were "
+                      f"given), so cost_model={name!r} weighs every step alike ('coherent'); pass sigmas=scheduler.sigmas "
+                      "for a hand-written loop", stacklevel=3)
+        name = "coherent"
+    if name == "coherent-gain" and not (np.all(sigmas >= 0) and np.all(sigmas <= 1)):
+        warnings.warn("tap.plan: cost_model='coherent-gain' assumes flow-matching sigmas in [0, 1]; these are not, so the "
+                      "steps are weighted by their sizes only ('coherent-euler')", stacklevel=3)
+        name = "coherent-euler"
+    if name == "coherent":
+        return CoherentCosts(gram, family), name
+    sizes = np.abs(np.diff(sigmas))
+    return CoherentCosts(gram, family, step_sizes=sizes * x0_gain(sigmas) ** GAIN_POWER if name == "coherent-gain" else sizes), name
+
+
+def check_cost_model(name: Any) -> None:
+    """A ConfigError unless ``name`` is one of :data:`COST_MODELS`."""
+    if name not in COST_MODELS:
+        raise ConfigError(f"cost_model must be one of {', '.join(map(repr, COST_MODELS))}, got {name!r}")
 
 
 def best_placement(costs: StepCosts, full_steps: int, warmup: int = 1) -> tuple[list[int], float]:
@@ -274,6 +420,7 @@ class Plan:
     planning_seconds: float
     check_seconds: float
     generations: int  # calibration generations recorded (per cache context)
+    cost_model: str = DEFAULT_COST_MODEL  # the cost model the DP used (its fallback where the asked one lacked sigmas)
 
     @property
     def steps(self) -> list[int]:
@@ -302,17 +449,32 @@ def check_arguments(full_steps: int, num_steps: int, config: TAPConfig) -> None:
 
 
 def make_plan(target: Any, run: Callable[[], Any], *, full_steps: int, num_steps: int, config: TAPConfig | None = None,
-              check: bool = True, tokens: int | None = TOKENS) -> Plan:
+              check: bool = True, tokens: int | None = TOKENS, cost_model: str = DEFAULT_COST_MODEL,
+              sigmas: Sequence[float] | torch.Tensor | None = None, check_margin: float = 0.0) -> Plan:
     """Record ``run`` (full-compute generations of ``num_steps`` steps), place ``full_steps`` full steps by the DP,
-    and, with ``check``, keep the DP's placement or tap's grid, whichever is closer to run's full-compute outputs."""
+    and, with ``check``, keep the DP's placement or tap's grid, whichever is closer to run's full-compute outputs.
+
+    ``cost_model`` is what the DP minimises, one of :data:`COST_MODELS` (default :data:`DEFAULT_COST_MODEL`).
+    ``coherent-euler`` and ``coherent-gain`` weigh each step's error by the sampler's step size
+    |sigma_s - sigma_s+1| (``coherent-gain`` also by :func:`x0_gain`): the sigmas come from ``sigmas``
+    (``num_steps + 1`` values, the final one included: a hand-written loop's ``scheduler.sigmas``) or else from
+    the pipeline's scheduler, read while ``run`` generates; with neither it warns and weighs every step alike
+    (``coherent``). :attr:`Plan.cost_model` says which model was used.
+
+    ``check_margin`` (dB): the self-check keeps the DP's placement only if it is closer to full compute than the
+    grid by at least this on run's samples (0: whichever is closer; a few calibration samples are a noisy judge)."""
     config = TAPConfig() if config is None else config
     if not isinstance(config, TAPConfig):
         raise ConfigError(f"config must be a tap.TAPConfig, got {type(config).__name__}")
     check_arguments(full_steps, num_steps, config)
+    check_cost_model(cost_model)
+    if not isinstance(check_margin, (int, float)) or isinstance(check_margin, bool) or not check_margin >= 0:
+        raise ConfigError(f"check_margin must be a number of dB >= 0, got {check_margin!r}")
+    given = None if sigmas is None else explicit_sigmas(sigmas, num_steps)
     start = time.perf_counter()
     recorder, outputs = record(target, run, num_steps, config, tokens)
     calibrated = time.perf_counter()
-    costs = StepCosts(recorder.gram, config.family())
+    costs, used = make_costs(cost_model, recorder.gram, config.family(), given if given is not None else recorder.mean_sigmas())
     planned, planned_error = best_placement(costs, full_steps, config.warmup)
     grid = uniform_grid(num_steps, full_steps, config.warmup)
     grid_error = costs.cost(grid)
@@ -329,9 +491,9 @@ def make_plan(target: Any, run: Callable[[], Any], *, full_steps: int, num_steps
         for name, steps in (("planned", planned), ("grid", grid)):
             with tap.accelerate(target, listed(steps)), torch.no_grad():
                 scores[name] = closeness(references, run())
-    keep = grid if scores and scores["grid"] > scores["planned"] else planned
+    keep = grid if scores and scores["grid"] > scores["planned"] - check_margin else planned
     return Plan(listed(keep), planned, grid, planned_error, grid_error, scores.get("planned"), scores.get("grid"),
-                calibrated - start, planning - calibrated, time.perf_counter() - planning, recorder.generations)
+                calibrated - start, planning - calibrated, time.perf_counter() - planning, recorder.generations, used)
 
 
 def plan(target: Any, run: Callable[[], Any], *, full_steps: int, num_steps: int, config: TAPConfig | None = None, **options) -> TAPConfig:

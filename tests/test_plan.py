@@ -6,11 +6,13 @@ import json
 import numpy as np
 import pytest
 import torch
+from diffusers import FlowMatchEulerDiscreteScheduler
 
 import tap
 import tap.planning as planning
 from tap.placement import refine_placement
-from tap.planning import StepCosts, best_placement, make_plan, uniform_grid
+from tap.family import active_set
+from tap.planning import CoherentCosts, StepCosts, best_placement, make_plan, uniform_grid
 
 from conftest import flux_inputs, sample_flux, tap_cli
 
@@ -49,6 +51,16 @@ def test_step_weights_scale_each_predicted_steps_error_and_the_dp_follows_them()
     assert error == pytest.approx(brute) and weighted.cost(placed) == pytest.approx(brute)
 
 
+@pytest.mark.parametrize("config", [tap.TAPConfig(), tap.TAPConfig(orders=(1, 2)), tap.TAPConfig.preset("paper")], ids=str)
+@pytest.mark.parametrize("steps, full", [(8, 3), (9, 4)])
+def test_dp_finds_the_brute_force_optimum_of_the_coherent_cost(config, steps, full):
+    sizes = np.random.default_rng(steps).uniform(0.5, 2.0, steps)
+    costs = CoherentCosts(synthetic_gram(steps, seed=steps + full), config.family(), step_sizes=sizes)
+    placed, error = best_placement(costs, full, config.warmup)
+    brute = min(costs.cost([0, *rest]) for rest in itertools.combinations(range(1, steps), full - 1))
+    assert error == pytest.approx(brute) and costs.cost(placed) == pytest.approx(brute)
+
+
 def test_uniform_grid_is_taps_fixed_grid_when_one_has_that_many_full_steps():
     assert uniform_grid(50, 9) == [0, 6, 12, 18, 24, 30, 36, 42, 48]
     assert uniform_grid(50, 13) == list(range(0, 50, 4))
@@ -84,6 +96,99 @@ def test_recorded_residuals_are_those_of_a_plain_run(flux, tokens):
     assert torch.equal(latents, plain)  # recording computes every step: exactly the plain model
 
 
+def plain_residuals(flux, steps: int) -> torch.Tensor:
+    """The block stack's residuals [steps, B * N * D] of a plain run (float64), from hooks on the first and last blocks."""
+    blocks = [*flux.transformer_blocks, *flux.single_transformer_blocks]
+    inputs, residuals = [], []
+    first = blocks[0].register_forward_pre_hook(lambda m, a, k: inputs.append(k.get("hidden_states", a[0] if a else None)), with_kwargs=True)
+    last = blocks[-1].register_forward_hook(lambda m, a, o: residuals.append(o[1].double() - inputs[-1].double()))
+    try:
+        sample_flux(flux, steps=steps)
+    finally:
+        first.remove()
+        last.remove()
+    return torch.stack(residuals).reshape(steps, -1)
+
+
+@pytest.mark.parametrize("config", [tap.TAPConfig(), tap.TAPConfig.preset("token")], ids=["taylor-1", "taylor-1-2"])
+def test_the_coherent_cost_is_the_summed_error_vector_of_each_run_of_the_recorded_residuals(flux, config):
+    r, steps, placement = plain_residuals(flux, 8), 8, [0, 1, 4]
+    recorder, _ = planning.record(flux, lambda: sample_flux(flux, steps=steps), steps, config, None)
+    sizes = np.linspace(0.3, 0.1, steps)
+    coherent = CoherentCosts(recorder.gram, config.family(), step_sizes=sizes)
+    family, total, cached, run = config.family(), 0.0, (), torch.zeros_like(r[0])
+    for step in range(steps):
+        if step in placement:
+            total, cached, run = total + float(run @ run), (*cached, step)[-coherent.history :], torch.zeros_like(r[0])
+            continue
+        active = active_set(family, cached, step)  # each step's error is its best candidate's
+        errors = [r[step] - sum(float(w) * r[c] for w, c in zip(active.weights[i], cached)) for i in range(len(active.indices))]
+        run = run + sizes[step] * min(errors, key=lambda e: float(e @ e))
+    total += float(run @ run)
+    assert coherent.cost(placement) == pytest.approx(total, rel=1e-6)
+
+
+class SchedulerPipeline:
+    """A pipeline whose loop steps its own ``scheduler`` (as diffusers' pipelines do), holding a tiny FLUX."""
+
+    def __init__(self, transformer, shift: float) -> None:
+        self.transformer, self.scheduler = transformer, FlowMatchEulerDiscreteScheduler(shift=shift)
+        self.components = {"transformer": transformer, "scheduler": self.scheduler}
+
+    def __call__(self, steps: int) -> torch.Tensor:
+        inputs = flux_inputs()
+        latents = inputs.pop("latents")
+        self.scheduler.set_timesteps(steps)
+        for t in self.scheduler.timesteps:
+            output = self.transformer(hidden_states=latents, timestep=(t / 1000).expand(1), return_dict=False, **inputs)[0]
+            latents = self.scheduler.step(output, t, latents, return_dict=False)[0]
+        return latents
+
+
+def test_the_step_sizes_are_read_from_the_pipelines_scheduler_or_given(flux, monkeypatch):
+    found = {}
+
+    def make_costs(name, gram, family, sigmas):
+        found[name] = sigmas
+        return original(name, gram, family, sigmas)
+
+    original = planning.make_costs
+    monkeypatch.setattr(planning, "make_costs", make_costs)
+    pipe = SchedulerPipeline(flux, shift=3.0)
+    result = make_plan(pipe, lambda: pipe(6), full_steps=3, num_steps=6, cost_model="coherent-euler", check=False)
+    np.testing.assert_allclose(found["coherent-euler"], pipe.scheduler.sigmas.double().numpy(), rtol=1e-6)
+    assert len(set(np.round(np.diff(found["coherent-euler"]), 6))) > 1  # shift 3: the steps differ
+    assert result.cost_model == "coherent-euler"
+    sigmas = np.linspace(1.0, 0.0, 7) ** 2
+    result = make_plan(flux, lambda: sample_flux(flux, steps=6)[0], full_steps=3, num_steps=6, cost_model="coherent-euler", sigmas=sigmas, check=False)
+    np.testing.assert_allclose(found["coherent-euler"], sigmas)
+    assert result.cost_model == "coherent-euler"
+    with pytest.warns(UserWarning, match="no sampler sigmas"):  # a hand-written loop: no scheduler to read
+        result = make_plan(flux, lambda: sample_flux(flux, steps=6)[0], full_steps=3, num_steps=6, cost_model="coherent-euler", check=False)
+    assert result.cost_model == "coherent" and found["coherent-euler"] is None
+    with pytest.raises(tap.ConfigError, match="num_steps \\+ 1 = 7 values"):
+        make_plan(flux, lambda: sample_flux(flux, steps=6)[0], full_steps=3, num_steps=6, sigmas=[1.0, 0.0])
+
+
+def test_coherent_gain_weighs_each_step_by_its_size_times_the_gain_to_the_end():
+    family, gram, sigmas = tap.TAPConfig().family(), synthetic_gram(9, seed=5), np.linspace(1.0, 0.0, 10)
+    assert planning.x0_gain(np.array([0.0, 1.0, 0.0])) == pytest.approx([planning.DATA_SCALE, 1.0])
+    costs, used = planning.make_costs("coherent-gain", gram, family, sigmas)
+    expected = CoherentCosts(gram, family, step_sizes=np.full(9, 1 / 9) * planning.x0_gain(sigmas) ** planning.GAIN_POWER)
+    assert used == "coherent-gain" and costs.cost([0, 3, 5]) == pytest.approx(expected.cost([0, 3, 5]))
+    with pytest.warns(UserWarning, match="flow-matching sigmas"):  # e.g. an EDM schedule: step sizes only
+        costs, used = planning.make_costs("coherent-gain", gram, family, np.linspace(80.0, 0.0, 10))
+    assert used == "coherent-euler" and costs.cost([0, 3, 5]) == pytest.approx(
+        CoherentCosts(gram, family, step_sizes=np.full(9, 80 / 9)).cost([0, 3, 5]))
+
+
+def test_bad_cost_models_are_refused_before_anything_runs(flux):
+    ran = []
+    with pytest.raises(tap.ConfigError, match="cost_model must be one of 'squared', 'coherent', 'coherent-euler', 'coherent-gain', got 'cubic'"):
+        tap.plan(flux, lambda: ran.append(1), full_steps=3, num_steps=10, cost_model="cubic")
+    assert not ran
+
+
 def test_plan_round_trips_and_enable_runs_exactly_the_planned_full_steps(flux, tmp_path):
     config = tap.plan(flux, lambda: sample_flux(flux, steps=10)[0], full_steps=4, num_steps=10)
     steps = config.schedule_options["steps"]
@@ -108,16 +213,28 @@ def test_a_hand_written_loop_with_cache_contexts_works_as_run(flux):
     assert result.config.orders == (1, 2)  # the base family is kept
 
 
-def test_the_self_check_keeps_the_grid_when_the_plan_scores_worse(flux, monkeypatch):
+@pytest.mark.parametrize("cost_model", ["squared", "coherent-euler"])
+def test_the_self_check_keeps_the_grid_when_the_plan_scores_worse(flux, monkeypatch, cost_model):
     def closeness(references, outputs):  # the plan's placement is rated below the grid's
         return 10.0 if scored.append(outputs) or len(scored) == 1 else 20.0
 
     scored = []
     monkeypatch.setattr(planning, "closeness", closeness)
-    result = make_plan(flux, lambda: sample_flux(flux, steps=10)[0], full_steps=3, num_steps=10)
+    result = make_plan(flux, lambda: sample_flux(flux, steps=10)[0], full_steps=3, num_steps=10, cost_model=cost_model,
+                       sigmas=np.linspace(1, 0, 11) ** 2)
     assert result.planned != result.grid and len(scored) == 2
     assert result.kept == "grid" and result.steps == uniform_grid(10, 3)
     assert (result.planned_psnr, result.grid_psnr) == (10.0, 20.0)
+
+
+@pytest.mark.parametrize("margin, kept", [(0.0, "planned"), (1.0, "grid")])
+def test_the_check_margin_keeps_the_grid_unless_the_plan_wins_by_that_much(flux, monkeypatch, margin, kept):
+    scored = []
+    monkeypatch.setattr(planning, "closeness", lambda references, outputs: 20.5 if scored.append(1) or len(scored) == 1 else 20.0)
+    result = make_plan(flux, lambda: sample_flux(flux, steps=10)[0], full_steps=3, num_steps=10, check_margin=margin)
+    assert result.planned != result.grid and result.kept == kept
+    with pytest.raises(tap.ConfigError, match="check_margin must be a number of dB >= 0, got -1"):
+        make_plan(flux, lambda: None, full_steps=3, num_steps=10, check_margin=-1)
 
 
 def test_refinement_climbs_to_a_better_placement_one_move_at_a_time():
@@ -186,6 +303,7 @@ def test_plan_command_writes_a_preset_that_generate_accepts(tmp_path, capsys):
     (["--full-steps", "9", "--steps", "8"], "full_steps=9 is more than num_steps=8"),
     (["--full-steps", "0"], "--full-steps must be >= 1, got 0"),
     (["--full-steps", "3", "--out", "plan.txt"], "--out must end in .json"),
+    (["--full-steps", "3", "--cost-model", "cubic"], "cost_model must be one of 'squared', 'coherent', 'coherent-euler'"),
     (["--full-steps", "3", "--model", "/no/such/model"], "could not load pipeline"),
 ])
 def test_plan_command_refuses_bad_arguments(args, message, tmp_path, capsys, monkeypatch):

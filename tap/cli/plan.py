@@ -10,7 +10,7 @@ from tqdm import tqdm
 from tap.cli.generate import DEMO_MODEL, DTYPES, check_writable, load_pipeline, run_pipeline
 from tap.config import TAPConfig
 from tap.errors import ConfigError
-from tap.planning import check_arguments, make_plan
+from tap.planning import COST_MODELS, DEFAULT_COST_MODEL, check_arguments, check_cost_model, make_plan
 
 
 def plan_command(args) -> int:
@@ -20,6 +20,7 @@ def plan_command(args) -> int:
         if getattr(args, name) < 1:
             raise ConfigError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
     check_arguments(args.full_steps, args.steps, config)
+    check_cost_model(args.cost_model)
     out = Path(args.out)
     if out.suffix != ".json":
         raise ConfigError(f"--out must end in .json (a preset file for --preset), got {args.out!r}")
@@ -37,10 +38,12 @@ def plan_command(args) -> int:
                     bar.update(1)
                 return outputs
 
-            result = make_plan(pipe, run, full_steps=args.full_steps, num_steps=args.steps, config=config, check=not args.no_check)
+            result = make_plan(pipe, run, full_steps=args.full_steps, num_steps=args.steps, config=config, check=not args.no_check,
+                               cost_model=args.cost_model, check_margin=args.check_margin)
     result.config.save(out)
     if result.planned_psnr is not None:
         print(f"calibration PSNR: planned {result.planned_psnr:.2f} dB, uniform grid {result.grid_psnr:.2f} dB")
+    print(f"cost model: {result.cost_model}")
     print(f"kept the {'planned placement' if result.kept == 'planned' else 'uniform grid'}: full steps {result.steps} of {args.steps}")
     print(f"calibration {result.calibration_seconds:.2f} s, planning {result.planning_seconds:.3f} s, check {result.check_seconds:.2f} s")
     print(f"saved preset {out}: tap.enable(pipe, preset={str(out)!r}) or tap generate --preset {out} --steps {args.steps}")
@@ -57,6 +60,11 @@ def add_plan_command(commands) -> None:
     parser.add_argument("--preset", default="default", help="the predictor family to plan for: a preset name or file")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--dtype", default="float32", choices=sorted(DTYPES))
+    parser.add_argument("--cost-model", default=DEFAULT_COST_MODEL, metavar="NAME",
+                        help=f"what the placement minimises: {', '.join(COST_MODELS)} (default {DEFAULT_COST_MODEL}); "
+                             "the coherent-euler and coherent-gain models read the sigmas from the pipeline's scheduler")
+    parser.add_argument("--check-margin", type=float, default=0.0, metavar="DB",
+                        help="keep the planned placement only if it beats the grid by at least this many dB on the calibration samples")
     parser.add_argument("--no-check", action="store_true", help="keep the DP's placement without comparing it with the grid")
     parser.add_argument("--out", default="tap-plan.json", help="preset file to write")
     parser.set_defaults(run=plan_command)
