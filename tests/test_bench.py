@@ -140,3 +140,20 @@ def test_tap_bench_prints_the_table_and_sends_the_peers_output_to_peers_log(tmp_
     assert "| cache-dit-dbcache | threshold=0.2 |" in stdout and f"is in {out / 'peers.log'}" in stdout
     assert "Cache-DiT" not in stdout + err
     assert "Auto fill blocks_name" in (out / "peers.log").read_text()
+
+
+def test_predictors_run_alone_and_selected_per_token_at_the_default_rule():
+    # 20 steps: the default rule leaves runs of 16 steps or fewer computed in full (8 would predict nothing).
+    settings = tap_only(steps=20, repeats=1, predictors=("foca", "spectrum"), methods=("tap-foca", "tap-spectrum", "tap-select"))
+    records = Bench.load(settings, progress=False).run()
+    by_name = {r.method: r for r in records}
+    assert set(by_name) == {"full", "tap-foca", "tap-spectrum", "tap-select"}  # --methods filtering keeps them, drops the rest
+    for name in ("tap-foca", "tap-spectrum", "tap-select"):
+        record = by_name[name]
+        assert record.error is None and record.setting == "full_steps=9" and record.family == "tap"
+        assert record.full_steps == 10 and 10 < record.psnr < 100 and 0 < record.ssim <= 1  # 0, 2, ..., 18 of 20
+    assert BenchSettings(predictors=("foca",), methods=("tap-foca",)).wants("tap-foca")
+    with pytest.raises(tap.ConfigError, match="unknown method 'tap-select'"):  # tap-select needs two predictors
+        BenchSettings(predictors=("foca",), methods=("tap-select",))
+    with pytest.raises(tap.TAPError, match="unknown predictor 'nope'; registered predictors: .*foca.*spectrum"):
+        BenchSettings(predictors=("foca", "nope"))

@@ -44,6 +44,8 @@ from tap.cli.peers import (
     calibrate_magcache,
     diffusers_methods,
     peer_output,
+    predictor_method_names,
+    predictor_methods,
     tap_methods,
 )
 from tap.cli.report import NOISE_MARGIN
@@ -84,6 +86,7 @@ class BenchSettings:
     height: int | None = None
     width: int | None = None
     methods: tuple[str, ...] | None = None  # the methods to run, by name (None: every one above); full compute always runs
+    predictors: tuple[str, ...] = attrs.field(default=(), converter=tuple)  # registered predictors to run alone (tap-<name>) and, two or more, selected per token (tap-select)
     profile: bool = True  # FLOPs and cache memory, in one more untimed generation per method
 
     def __attrs_post_init__(self):
@@ -93,9 +96,11 @@ class BenchSettings:
                 raise tap.ConfigError(f"--{name} must be >= 1, got {getattr(self, name)}")
         if not self.prompts or not self.seeds:
             raise tap.ConfigError("give at least one prompt and one seed")
-        unknown = [name for name in self.methods or () if name not in METHOD_NAMES]
+        predictor_methods(self.predictors)  # refuses an unknown predictor, naming the registered ones
+        known = (*METHOD_NAMES, *predictor_method_names(self.predictors))
+        unknown = [name for name in self.methods or () if name not in known]
         if unknown:
-            raise tap.ConfigError(f"--methods: unknown method {unknown[0]!r} (known: {', '.join(METHOD_NAMES)})")
+            raise tap.ConfigError(f"--methods: unknown method {unknown[0]!r} (known: {', '.join(known)})")
         check_sizes(frames=self.frames, height=self.height, width=self.width)
         tap_methods(list(self.intervals), self.refresh)  # builds, so validates, every tap configuration
 
@@ -278,7 +283,7 @@ class Bench:
     def methods(self) -> list[Method]:
         """Every method the settings sweep, less those ``settings.methods`` leaves out."""
         s = self.settings
-        methods = tap_methods(list(s.intervals), s.refresh)
+        methods = tap_methods(list(s.intervals), s.refresh) + predictor_methods(s.predictors)
         self.notes.append(f"{s.steps} steps: tap-default's full steps without an interval: {build_schedule(TAPConfig()).describe(s.steps)}.")
         if s.peers:
             methods += self._peer_methods()
@@ -453,8 +458,12 @@ def bench_command(args) -> int:
         overrides["intervals"] = tuple(args.intervals)
     if args.no_peers:
         overrides["peers"] = False
+    if args.predictors:
+        overrides["predictors"] = tuple(args.predictors)
     if args.methods:
         overrides["methods"] = tuple(args.methods)
+    elif args.quick and args.predictors:  # --quick's own method list, plus what --predictors asks for
+        overrides["methods"] = (*QUICK_METHODS, *predictor_method_names(args.predictors))
     if args.profile is not None:
         overrides["profile"] = args.profile
     settings = BenchSettings.quick(**overrides) if args.quick else BenchSettings(**overrides)
@@ -502,7 +511,11 @@ def add_bench_command(commands) -> None:
     parser.add_argument("--dtype", default=None, choices=sorted(DTYPES))
     parser.add_argument("--no-peers", action="store_true", help="tap presets only")
     parser.add_argument("--methods", nargs="+", default=None, metavar="NAME",
-                        help=f"run only these methods (full compute always runs): {', '.join(METHOD_NAMES)}")
+                        help=f"run only these methods (full compute always runs): {', '.join(METHOD_NAMES)}, and with --predictors, "
+                             "tap-NAME for each and tap-select")
+    parser.add_argument("--predictors", nargs="+", default=None, metavar="NAME",
+                        help="also run tap with each of these registered predictors alone (method tap-NAME, selector fixed) "
+                             "at the default full-step rule, and with two or more, per-token selection among them (tap-select)")
     parser.add_argument("--profile", action=argparse.BooleanOptionalAction, default=None,
                         help="count FLOPs and cache memory in one more untimed generation per method (default on; off with --quick)")
     add_video_options(parser)

@@ -12,7 +12,7 @@ import io
 import logging
 import re
 from pathlib import Path
-from typing import Callable, ContextManager
+from typing import Callable, ContextManager, Sequence
 
 import attrs
 import torch
@@ -21,6 +21,8 @@ import tap
 from tap.api import find_denoisers
 from tap.compile import unwrap
 from tap.config import TAPConfig
+from tap.errors import ConfigError, UnknownNameError
+from tap.family import Candidate
 
 TAP_PRESETS = {"tap-default": "default", "tap-token": "token", "tap-paper": "paper", "tap-global": "global", "tap-fora": "fora", "tap-taylorseer": "taylorseer"}
 CACHE_DIT_CALIBRATORS = {"taylorseer": "TaylorSeerCalibratorConfig", "foca": "FoCaCalibratorConfig", "dmd": "DMDCalibratorConfig"}
@@ -28,6 +30,8 @@ CACHE_DIT_VARIANTS = {"cache-dit-dbcache": None, **{f"cache-dit-dbcache-{name}":
 DIFFUSERS_NAMES = ("diffusers-taylorseer", "diffusers-taylorseer-lite", "diffusers-fbcache", "diffusers-magcache", "diffusers-pab",
                    "diffusers-fastercache", "diffusers-seacache")
 METHOD_NAMES = (*TAP_PRESETS, "tap-probe-refresh", *DIFFUSERS_NAMES, *CACHE_DIT_VARIANTS)  # what `tap bench --methods` accepts
+# and, with `tap bench --predictors P ...`, tap-P for each and SELECT_METHOD for two or more (predictor_method_names)
+SELECT_METHOD = "tap-select"
 PEER_PACKAGES = {"diffusers": "diffusers", "cache-dit": "cache_dit"}  # a peer family's package: its loggers share the name
 
 
@@ -60,6 +64,34 @@ def tap_methods(intervals: list[int], refresh: tuple[float, ...]) -> list[Method
         for t in refresh
     ]
     return presets + refreshed
+
+
+def predictor_method_names(predictors: Sequence[str]) -> tuple[str, ...]:
+    """The bench methods ``--predictors`` adds: tap-<name> for each, and tap-select for two or more."""
+    return (*(f"tap-{name}" for name in predictors), *((SELECT_METHOD,) if len(predictors) >= 2 else ()))
+
+
+def predictor_methods(predictors: Sequence[str]) -> list[Method]:
+    """Each named registered predictor alone (selector fixed, its default parameters: order 1 where it
+    has an order), and with two or more, per-token selection among them (tap-select: the default
+    probe, distance and ``token`` selector); all at the default full-step rule (TAPConfig().full_steps).
+    Unknown or repeated names are refused with a ConfigError that lists the registered predictors."""
+    names = list(predictors)
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise ConfigError(f"--predictors names {repeated[0]!r} twice")
+    found = []
+    for name in names:
+        try:
+            found.append(tap.get_predictor(name))
+        except UnknownNameError:
+            raise ConfigError(f"--predictors: unknown predictor {name!r}; registered predictors: {', '.join(tap.predictor_names())}") from None
+    setting = f"full_steps={TAPConfig().full_steps}"
+    methods = [tap_method(f"tap-{name}", setting, TAPConfig(candidates=(Candidate(predictor),), selector="fixed"))
+               for name, predictor in zip(names, found)]
+    if len(found) >= 2:
+        methods.append(tap_method(SELECT_METHOD, setting, TAPConfig(candidates=tuple(map(Candidate, found)), selector="token")))
+    return methods
 
 
 def denoisers(pipe) -> list[torch.nn.Module]:
