@@ -41,8 +41,22 @@ def installed_version(library: str) -> str:
         return "not installed"
 
 
+def missing(error: AttributeError, library: str, attribute: str) -> AttributeError:
+    """What to raise for ``error`` from reading ``library``'s private ``attribute``: a CompatError naming the
+    tested releases when the attribute is what is missing, else ``error`` itself."""
+    if isinstance(error, CompatError) or attribute.rsplit(".", 1)[-1] not in str(error):
+        return error
+    compat = CompatError(
+        f"tap reads {library}'s private {attribute}, which {library} {installed_version(library)} does not have; "
+        f"tap is tested with {library} {', '.join(TESTED_VERSIONS[library])}: install one of those"
+    )
+    compat.__cause__ = error
+    return compat
+
+
 def reads(library: str, attribute: str):
-    """Mark an accessor as reading ``library``'s private ``attribute``: its AttributeError becomes a CompatError."""
+    """Mark an accessor as reading ``library``'s private ``attribute``: its AttributeError becomes a CompatError.
+    (The accessors the runtime calls at every block read inline instead, without this wrapper's extra call.)"""
 
     def decorate(accessor):
         @functools.wraps(accessor)
@@ -50,12 +64,7 @@ def reads(library: str, attribute: str):
             try:
                 return accessor(*args, **kwargs)
             except AttributeError as error:
-                if isinstance(error, CompatError) or attribute.rsplit(".", 1)[-1] not in str(error):
-                    raise
-                raise CompatError(
-                    f"tap reads {library}'s private {attribute}, which {library} {installed_version(library)} does not have; "
-                    f"tap is tested with {library} {', '.join(TESTED_VERSIONS[library])}: install one of those"
-                ) from error
+                raise missing(error, library, attribute)
 
         return read
 
@@ -84,7 +93,6 @@ def drop_hook_registry(module: torch.nn.Module) -> None:
     del module._diffusers_hook
 
 
-@reads("diffusers", "StateManager._context")
 def cache_context(manager: Any) -> Any:
     """The cache context diffusers set on a hook's ``StateManager`` (a ``CacheContext`` or its name), or None.
 
@@ -92,19 +100,22 @@ def cache_context(manager: Any) -> Any:
     ``StateManager._current_context`` (diffusers' main branch, the context's name as a string): tap
     keys its per-generation state by the context, and reads the denoising step from it.
     """
-    if hasattr(manager, "_current_context"):
-        return manager._current_context
-    return manager._context
+    try:
+        return manager._current_context if hasattr(manager, "_current_context") else manager._context
+    except AttributeError as error:
+        raise missing(error, "diffusers", "StateManager._context")
 
 
-@reads("diffusers", "StateManager._state_cache")
 def state_cache(manager: Any) -> dict[str, Any]:
     """The dict of states per context name a diffusers ``StateManager`` holds (the dict itself, not a copy).
 
     Reads diffusers' ``StateManager._state_cache``: tap keeps its own states there, and
     ``tap.cli.bench`` measures the tensors other caches' hooks hold there.
     """
-    return manager._state_cache
+    try:
+        return manager._state_cache
+    except AttributeError as error:
+        raise missing(error, "diffusers", "StateManager._state_cache")
 
 
 def diffusers_cache_config(transformer: torch.nn.Module) -> Any:
