@@ -53,8 +53,7 @@ COST_MODELS = {
     "coherent-gain": "as coherent-euler, each step's weight also times the gain x0_gain(sigma_s+1) with which a latent error "
                      "reaches the end of the trajectory (early steps weigh up to DATA_SCALE times more); flow-matching sigmas",
 }
-DATA_SCALE = 4.0  # coherent-gain's Gaussian data scale and the power of its gain (both chosen on validation samples,
-GAIN_POWER = 1.0  # docs/research-data/plan-cost-model.md)
+DATA_SCALE = 4.0  # coherent-gain's Gaussian data scale (chosen on validation samples, docs/research-data/plan-cost-model.md)
 DEFAULT_COST_MODEL = "squared"
 
 
@@ -335,7 +334,7 @@ def make_costs(name: str, gram: np.ndarray, family: tuple[Candidate, ...], sigma
     if name == "coherent":
         return CoherentCosts(gram, family), name
     sizes = np.abs(np.diff(sigmas))
-    return CoherentCosts(gram, family, step_sizes=sizes * x0_gain(sigmas) ** GAIN_POWER if name == "coherent-gain" else sizes), name
+    return CoherentCosts(gram, family, step_sizes=sizes * x0_gain(sigmas) if name == "coherent-gain" else sizes), name
 
 
 def check_cost_model(name: Any) -> None:

@@ -68,8 +68,8 @@ def test_uniform_grid_is_taps_fixed_grid_when_one_has_that_many_full_steps():
     assert len(spread) == 6 and spread[0] == 0 and spread == sorted(set(spread))
 
 
-def plain_residual_gram(flux, steps: int, tokens=None) -> np.ndarray:
-    """<r_s, r_t> over the steps of a plain run, r from forward hooks on the first and last blocks."""
+def plain_residuals(flux, steps: int) -> torch.Tensor:
+    """The block stack's residuals [steps, B, N, D] of a plain run (float64), from hooks on the first and last blocks."""
     blocks = [*flux.transformer_blocks, *flux.single_transformer_blocks]
     inputs, residuals = [], []
     first = blocks[0].register_forward_pre_hook(lambda m, a, k: inputs.append(k.get("hidden_states", a[0] if a else None)), with_kwargs=True)
@@ -79,7 +79,12 @@ def plain_residual_gram(flux, steps: int, tokens=None) -> np.ndarray:
     finally:
         first.remove()
         last.remove()
-    r = torch.stack(residuals)  # [steps, B, N, D]
+    return torch.stack(residuals)
+
+
+def plain_residual_gram(flux, steps: int, tokens=None) -> np.ndarray:
+    """<r_s, r_t> over the steps of a plain run (see :func:`plain_residuals`), on ``tokens`` evenly spaced tokens."""
+    r = plain_residuals(flux, steps)
     if tokens is not None:
         r = r[:, :, torch.linspace(0, r.shape[2] - 1, tokens).round().long()]
     flat = r.reshape(steps, -1)
@@ -96,23 +101,9 @@ def test_recorded_residuals_are_those_of_a_plain_run(flux, tokens):
     assert torch.equal(latents, plain)  # recording computes every step: exactly the plain model
 
 
-def plain_residuals(flux, steps: int) -> torch.Tensor:
-    """The block stack's residuals [steps, B * N * D] of a plain run (float64), from hooks on the first and last blocks."""
-    blocks = [*flux.transformer_blocks, *flux.single_transformer_blocks]
-    inputs, residuals = [], []
-    first = blocks[0].register_forward_pre_hook(lambda m, a, k: inputs.append(k.get("hidden_states", a[0] if a else None)), with_kwargs=True)
-    last = blocks[-1].register_forward_hook(lambda m, a, o: residuals.append(o[1].double() - inputs[-1].double()))
-    try:
-        sample_flux(flux, steps=steps)
-    finally:
-        first.remove()
-        last.remove()
-    return torch.stack(residuals).reshape(steps, -1)
-
-
 @pytest.mark.parametrize("config", [tap.TAPConfig(), tap.TAPConfig.preset("token")], ids=["taylor-1", "taylor-1-2"])
 def test_the_coherent_cost_is_the_summed_error_vector_of_each_run_of_the_recorded_residuals(flux, config):
-    r, steps, placement = plain_residuals(flux, 8), 8, [0, 1, 4]
+    r, steps, placement = plain_residuals(flux, 8).reshape(8, -1), 8, [0, 1, 4]
     recorder, _ = planning.record(flux, lambda: sample_flux(flux, steps=steps), steps, config, None)
     sizes = np.linspace(0.3, 0.1, steps)
     coherent = CoherentCosts(recorder.gram, config.family(), step_sizes=sizes)
@@ -174,7 +165,7 @@ def test_coherent_gain_weighs_each_step_by_its_size_times_the_gain_to_the_end():
     family, gram, sigmas = tap.TAPConfig().family(), synthetic_gram(9, seed=5), np.linspace(1.0, 0.0, 10)
     assert planning.x0_gain(np.array([0.0, 1.0, 0.0])) == pytest.approx([planning.DATA_SCALE, 1.0])
     costs, used = planning.make_costs("coherent-gain", gram, family, sigmas)
-    expected = CoherentCosts(gram, family, step_sizes=np.full(9, 1 / 9) * planning.x0_gain(sigmas) ** planning.GAIN_POWER)
+    expected = CoherentCosts(gram, family, step_sizes=np.full(9, 1 / 9) * planning.x0_gain(sigmas))
     assert used == "coherent-gain" and costs.cost([0, 3, 5]) == pytest.approx(expected.cost([0, 3, 5]))
     with pytest.warns(UserWarning, match="flow-matching sigmas"):  # e.g. an EDM schedule: step sizes only
         costs, used = planning.make_costs("coherent-gain", gram, family, np.linspace(80.0, 0.0, 10))
