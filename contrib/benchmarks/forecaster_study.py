@@ -99,21 +99,6 @@ def mean_shares(shares: list[dict]) -> dict:
 
 
 # -- the two models ------------------------------------------------------------------------------
-class BeginAtZero(FlowMatchEulerDiscreteScheduler):
-    """The shipped scheduler, with begin index 0 set at every ``set_timesteps`` (the same sampling, bit for bit).
-
-    Why: tap's clock reads the first step's index from ``begin_index`` when the scheduler has not stepped yet,
-    else by looking the transformer's timestep up among the scheduler's timesteps. The demo pipeline passes
-    t / 1000, and at shift 1 the schedule's last timestep is 1.0, so the first step was read as the last one
-    (make_plan then refused the run: "a generation of 1 steps (steps 49..49)"). At shift 3 the lookup finds
-    nothing and tap counts calls, which is right; with begin index 0 both shifts read 0, 1, ..., n - 1.
-    """
-
-    def set_timesteps(self, *args, **kwargs):
-        super().set_timesteps(*args, **kwargs)
-        self.set_begin_index(0)
-
-
 class Demo:
     """The demo pipeline on the test prompts (plan_samples), its scheduler at a given shift."""
 
@@ -130,7 +115,7 @@ class Demo:
 
     def set(self, shift: float, steps: int) -> None:
         self.bench = self.base.with_steps(steps)
-        self.bench.pipe.scheduler = BeginAtZero.from_config(self.shipped, shift=shift)
+        self.bench.pipe.scheduler = FlowMatchEulerDiscreteScheduler.from_config(self.shipped, shift=shift)
 
     def references(self):
         from tap.cli.bench import FULL
@@ -187,25 +172,9 @@ class Qwen:
         self.shift, self.steps = shift, steps
 
     def loop(self, glyph: str) -> torch.Tensor:
-        """second_model.glyph_sample_loop with the scheduler shift as a parameter."""
-        from diffusers import FlowMatchEulerDiscreteScheduler
-        from second_model import GRID, GUIDANCE, glyph_inputs
+        from second_model import glyph_sample_loop
 
-        model, steps = self.model, self.steps
-        cond = glyph_inputs(model, glyph)
-        scheduler = FlowMatchEulerDiscreteScheduler(shift=self.shift)
-        scheduler.set_timesteps(steps)
-        latents = cond["latents"]
-        for index, t in enumerate(scheduler.timesteps):
-            with model.cache_context("cfg", step_index=index, num_inference_steps=steps):
-                velocity = model(
-                    hidden_states=torch.cat([latents, latents]), encoder_hidden_states=cond["encoder_hidden_states"],
-                    encoder_hidden_states_mask=cond["encoder_hidden_states_mask"], timestep=(t / 1000).expand(2),
-                    img_shapes=[(1, GRID, GRID)] * 2, return_dict=False,
-                )[0]
-            uncond, conditional = velocity.chunk(2)
-            latents = scheduler.step(uncond + GUIDANCE * (conditional - uncond), t, latents, return_dict=False)[0]
-        return latents
+        return glyph_sample_loop(self.model, glyph, steps=self.steps, shift=self.shift)
 
     def references(self) -> float:
         self.loop(self.test[0])  # warm-up at this step count, untimed

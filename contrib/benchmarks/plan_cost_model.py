@@ -184,21 +184,6 @@ def table(title: str, command: str, results: dict, seconds: float, note: str) ->
     return "\n".join(lines) + "\n\n"
 
 
-def begin_at_zero(scheduler) -> None:
-    """Give every run of ``scheduler`` begin index 0, so tap's clock reads step 0 at the first call.
-
-    Without it, tap's clock (tap/clock.py since dc8b2ab) looks the first call's timestep up among the scheduler's
-    timesteps; the demo pipeline passes t / 1000, and at shift 1 the first one, 1.0, equals the last timestep
-    (1000 x sigma_min = 1.0), so the first step is read as the last."""
-    set_timesteps = scheduler.set_timesteps
-
-    def set_timesteps_from_zero(*args, **kwargs):
-        set_timesteps(*args, **kwargs)
-        scheduler.set_begin_index(0)
-
-    scheduler.set_timesteps = set_timesteps_from_zero
-
-
 def demo(args, names) -> list[tuple[str, dict, float, str]]:
     from plan_samples import set_shift, test_bench
     from tap.cli.metrics import psnr
@@ -207,7 +192,6 @@ def demo(args, names) -> list[tuple[str, dict, float, str]]:
     shipped, out = bench.pipe.scheduler.config, []
     for shift in args.shifts:
         set_shift(bench, shipped, shift)
-        begin_at_zero(bench.pipe.scheduler)
 
         def generate(sample):
             return bench.generate(*sample)[0]
@@ -268,7 +252,6 @@ def library(args) -> None:
         shipped = bench.pipe.scheduler.config
         for shift in args.shifts:
             set_shift(bench, shipped, shift)
-            begin_at_zero(bench.pipe.scheduler)
             references = [bench.generate(p, 0)[0] for p in DEMO_TEST]
             for count in args.full_steps:
                 plan = make_plan(bench.pipe, lambda: [bench.generate(p, 1)[0] for p in DEMO_CALIBRATION], full_steps=count,

@@ -188,10 +188,10 @@ def sample_loop(model, seed, outputs: list | None = None) -> torch.Tensor:
     return latents
 
 
-def glyph_sample_loop(model, glyph: str, outputs: list | None = None, steps: int = STEPS) -> torch.Tensor:
+def glyph_sample_loop(model, glyph: str, outputs: list | None = None, steps: int = STEPS, shift: float = SHIFT) -> torch.Tensor:
     """``trained-glyphs``: as ``sample_loop``, with classifier-free guidance GUIDANCE (uncond, cond in one batch)."""
     cond = glyph_inputs(model, glyph)
-    scheduler = FlowMatchEulerDiscreteScheduler(shift=SHIFT)
+    scheduler = FlowMatchEulerDiscreteScheduler(shift=shift)
     scheduler.set_timesteps(steps)
     latents = cond["latents"]
     for index, t in enumerate(scheduler.timesteps):
