@@ -43,6 +43,7 @@ from tap.cli.peers import (
     cache_dit_methods,
     calibrate_magcache,
     diffusers_methods,
+    named_predictors,
     peer_output,
     predictor_method_names,
     predictor_methods,
@@ -96,7 +97,7 @@ class BenchSettings:
                 raise tap.ConfigError(f"--{name} must be >= 1, got {getattr(self, name)}")
         if not self.prompts or not self.seeds:
             raise tap.ConfigError("give at least one prompt and one seed")
-        predictor_methods(self.predictors)  # refuses an unknown predictor, naming the registered ones
+        named_predictors(self.predictors)  # refuses an unknown predictor, naming the registered ones
         known = (*METHOD_NAMES, *predictor_method_names(self.predictors))
         unknown = [name for name in self.methods or () if name not in known]
         if unknown:

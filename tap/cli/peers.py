@@ -71,11 +71,9 @@ def predictor_method_names(predictors: Sequence[str]) -> tuple[str, ...]:
     return (*(f"tap-{name}" for name in predictors), *((SELECT_METHOD,) if len(predictors) >= 2 else ()))
 
 
-def predictor_methods(predictors: Sequence[str]) -> list[Method]:
-    """Each named registered predictor alone (selector fixed, its default parameters: order 1 where it
-    has an order), and with two or more, per-token selection among them (tap-select: the default
-    probe, distance and ``token`` selector); all at the default full-step rule (TAPConfig().full_steps).
-    Unknown or repeated names are refused with a ConfigError that lists the registered predictors."""
+def named_predictors(predictors: Sequence[str]) -> list:
+    """The registered predictors ``--predictors`` names, at their default parameters; unknown or repeated
+    names are refused with a ConfigError that lists the registered predictors."""
     names = list(predictors)
     repeated = sorted({name for name in names if names.count(name) > 1})
     if repeated:
@@ -86,6 +84,14 @@ def predictor_methods(predictors: Sequence[str]) -> list[Method]:
             found.append(tap.get_predictor(name))
         except UnknownNameError:
             raise ConfigError(f"--predictors: unknown predictor {name!r}; registered predictors: {', '.join(tap.predictor_names())}") from None
+    return found
+
+
+def predictor_methods(predictors: Sequence[str]) -> list[Method]:
+    """Each named registered predictor alone (selector fixed, its default parameters: order 1 where it
+    has an order), and with two or more, per-token selection among them (tap-select: the default
+    probe, distance and ``token`` selector); all at the default full-step rule (TAPConfig().full_steps)."""
+    names, found = list(predictors), named_predictors(predictors)
     setting = f"full_steps={TAPConfig().full_steps}"
     methods = [tap_method(f"tap-{name}", setting, TAPConfig(candidates=(Candidate(predictor),), selector="fixed"))
                for name, predictor in zip(names, found)]
