@@ -1,6 +1,6 @@
 """Refining a placement of full steps by measurement: move each full step while a measured score rises.
 
-Used by ``tap tune``'s placement stage and the placement studies in contrib/benchmarks. The number
+Used by ``tap plan`` (``refine``), ``tap tune``'s placement stage and the placement studies in contrib/benchmarks. The number
 of full steps never changes, so neither does the speed; only where they sit does. What it finds is
 specific to the samples it scores (docs/research.md, section 13).
 """

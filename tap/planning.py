@@ -9,14 +9,18 @@ minimises a cost of those errors (``cost_model``, see :data:`COST_MODELS`): ``sq
 predicted step's squared error; ``coherent-euler`` takes, for each run of predicted steps between two
 full steps, the squared norm of the run's error vectors summed with the sampler's step sizes
 |sigma_s - sigma_s+1| as weights (the latent error an Euler sampler accumulates over the run);
-``coherent-gain`` also weighs each step by the gain with which a latent error left there reaches
-the end of the trajectory (:func:`x0_gain`: early steps count more). The sigmas are read from the
-pipeline's scheduler while recording, or given as ``sigmas`` for a hand-written loop.
+``coherent-gain`` (the default) also weighs each step by the gain with which a latent error left there
+reaches the end of the trajectory (:func:`x0_gain`: early steps count more). The sigmas are read from
+the pipeline's scheduler while recording, or given as ``sigmas`` for a hand-written loop; without
+them the step-weighted models fall back to ``squared``.
 A family of several candidates is scored by, at each step, the candidate with the least
 teacher-forced error there (what a global selector picks at best); a coherent cost sums those
 candidates' error vectors. The plan then checks itself: it generates the calibration samples with
-the placement and with tap's uniform grid of K full steps and keeps whichever is closer to the
-full-compute outputs.
+the placement and with tap's uniform grid of K full steps and keeps the placement only if it is closer
+to the full-compute outputs by ``check_margin`` dB (:data:`DEFAULT_CHECK_MARGIN`). With ``refine``, it then
+moves single full steps by one step while the calibration samples come closer (:mod:`tap.placement`), and
+keeps the result if it is closer than where it started by ``check_margin`` too: tens of runs of the
+calibration samples, and tuned to them (docs/research.md, the cost-model section, measures it held out).
 
 Memory: the residuals of one generation are kept per cache context until it ends, subsampled to
 at most ``tokens`` evenly spaced tokens per sample, in float64 (exact inner products): steps x
@@ -39,6 +43,7 @@ import tap
 from tap.config import TAPConfig
 from tap.errors import ConfigError
 from tap.family import Candidate, active_set
+from tap.placement import refine_placement
 from tap.plugins import registry
 from tap.predictor import LinearPredictor
 from tap.psnr import capped_psnr
@@ -49,12 +54,17 @@ COST_MODELS = {
     "squared": "each predicted step's squared teacher-forced error, summed (the default)",
     "coherent": "per run of predicted steps, the squared norm of the summed error vectors",
     "coherent-euler": "per run of predicted steps, the squared norm of the error vectors summed with the sampler's step sizes "
-                      "|sigma_s - sigma_s+1| as weights (as a latent error adds up over Euler steps); 'coherent' without sigmas",
+                      "|sigma_s - sigma_s+1| as weights (as a latent error adds up over Euler steps); 'squared' without sigmas",
     "coherent-gain": "as coherent-euler, each step's weight also times the gain x0_gain(sigma_s+1) with which a latent error "
-                     "reaches the end of the trajectory (early steps weigh up to DATA_SCALE times more); flow-matching sigmas",
+                     "reaches the end of the trajectory (early steps weigh up to DATA_SCALE times more); flow-matching sigmas "
+                     "(the default)",
 }
 DATA_SCALE = 4.0  # coherent-gain's Gaussian data scale (chosen on validation samples, docs/research-data/plan-cost-model.md)
-DEFAULT_COST_MODEL = "squared"
+# The default cost model and check margin: never below the squared model with no margin on held-out samples in the
+# 18 cases of docs/research.md's cost-model section, and up to 5.6 dB above it at linear sigmas.
+DEFAULT_COST_MODEL = "coherent-gain"
+DEFAULT_CHECK_MARGIN = 0.5  # dB
+REFINE_MOVES = (-1, 1)  # how far the refinement moves a full step at a time
 
 
 # -- recording -----------------------------------------------------------------------------------
@@ -318,15 +328,16 @@ def x0_gain(sigmas: np.ndarray, scale: float = DATA_SCALE) -> np.ndarray:
 def make_costs(name: str, gram: np.ndarray, family: tuple[Candidate, ...], sigmas: np.ndarray | None) -> tuple[StepCosts, str]:
     """The cost model ``name`` (one of :data:`COST_MODELS`) over a recorded Gram matrix, with the sampler's ``sigmas``
     [N + 1] (or None), and the name of the one used: without sigmas the step-weighted models fall back (with a
-    warning) to ``coherent``, and ``coherent-gain`` to ``coherent-euler`` where the sigmas are not flow matching's."""
+    warning) to ``squared`` (unweighted ``coherent`` placed worse than it on validation samples), and
+    ``coherent-gain`` to ``coherent-euler`` where the sigmas are not flow matching's."""
     check_cost_model(name)
     if name == "squared":
         return StepCosts(gram, family), name
     if name in ("coherent-euler", "coherent-gain") and sigmas is None:
         warnings.warn(f"tap.plan: no sampler sigmas (run used no pipeline whose scheduler has them, and no sigmas were "
-                      f"given), so cost_model={name!r} weighs every step alike ('coherent'); pass sigmas=scheduler.sigmas "
-                      "for a hand-written loop", stacklevel=3)
-        name = "coherent"
+                      f"given), so cost_model={name!r} falls back to 'squared'; pass sigmas=scheduler.sigmas for a "
+                      "hand-written loop", stacklevel=3)
+        return StepCosts(gram, family), "squared"
     if name == "coherent-gain" and not (np.all(sigmas >= 0) and np.all(sigmas <= 1)):
         warnings.warn("tap.plan: cost_model='coherent-gain' assumes flow-matching sigmas in [0, 1]; these are not, so the "
                       "steps are weighted by their sizes only ('coherent-euler')", stacklevel=3)
@@ -417,9 +428,12 @@ class Plan:
     grid_psnr: float | None
     calibration_seconds: float
     planning_seconds: float
-    check_seconds: float
+    check_seconds: float  # the self-check and the refinement together
     generations: int  # calibration generations recorded (per cache context)
     cost_model: str = DEFAULT_COST_MODEL  # the cost model the DP used (its fallback where the asked one lacked sigmas)
+    refined: list[int] | None = None  # where the refinement ended (None when it did not run)
+    refined_psnr: float | None = None
+    evaluations: int = 0  # runs of ``run`` with tap by the self-check and the refinement
 
     @property
     def steps(self) -> list[int]:
@@ -427,7 +441,8 @@ class Plan:
 
     @property
     def kept(self) -> str:
-        return "planned" if self.steps == self.planned else "grid"
+        """Which placement the plan keeps: "planned" (the DP's), "grid" or "refined"."""
+        return "planned" if self.steps == self.planned else "grid" if self.steps == self.grid else "refined"
 
 
 def check_arguments(full_steps: int, num_steps: int, config: TAPConfig) -> None:
@@ -449,7 +464,8 @@ def check_arguments(full_steps: int, num_steps: int, config: TAPConfig) -> None:
 
 def make_plan(target: Any, run: Callable[[], Any], *, full_steps: int, num_steps: int, config: TAPConfig | None = None,
               check: bool = True, tokens: int | None = TOKENS, cost_model: str = DEFAULT_COST_MODEL,
-              sigmas: Sequence[float] | torch.Tensor | None = None, check_margin: float = 0.0) -> Plan:
+              sigmas: Sequence[float] | torch.Tensor | None = None, check_margin: float = DEFAULT_CHECK_MARGIN,
+              refine: int = 0) -> Plan:
     """Record ``run`` (full-compute generations of ``num_steps`` steps), place ``full_steps`` full steps by the DP,
     and, with ``check``, keep the DP's placement or tap's grid, whichever is closer to run's full-compute outputs.
 
@@ -457,11 +473,16 @@ def make_plan(target: Any, run: Callable[[], Any], *, full_steps: int, num_steps
     ``coherent-euler`` and ``coherent-gain`` weigh each step's error by the sampler's step size
     |sigma_s - sigma_s+1| (``coherent-gain`` also by :func:`x0_gain`): the sigmas come from ``sigmas``
     (``num_steps + 1`` values, the final one included: a hand-written loop's ``scheduler.sigmas``) or else from
-    the pipeline's scheduler, read while ``run`` generates; with neither it warns and weighs every step alike
-    (``coherent``). :attr:`Plan.cost_model` says which model was used.
+    the pipeline's scheduler, read while ``run`` generates; with neither they warn and fall back to ``squared``.
+    :attr:`Plan.cost_model` says which model was used.
 
-    ``check_margin`` (dB): the self-check keeps the DP's placement only if it is closer to full compute than the
-    grid by at least this on run's samples (0: whichever is closer; a few calibration samples are a noisy judge)."""
+    ``check_margin`` (dB, default :data:`DEFAULT_CHECK_MARGIN`): the self-check keeps the DP's placement only if it
+    is closer to full compute than the grid by at least this on run's samples (0: whichever is closer; a few
+    calibration samples are a noisy judge).
+
+    ``refine`` > 0: up to that many passes of moving each full step after the warm-up by one step
+    (:data:`REFINE_MOVES`) while run's samples come closer to full compute, from the placement the check kept;
+    the result is kept if it beats that start by ``check_margin``. Each move tried is one more run with tap."""
     config = TAPConfig() if config is None else config
     if not isinstance(config, TAPConfig):
         raise ConfigError(f"config must be a tap.TAPConfig, got {type(config).__name__}")
@@ -469,6 +490,8 @@ def make_plan(target: Any, run: Callable[[], Any], *, full_steps: int, num_steps
     check_cost_model(cost_model)
     if not isinstance(check_margin, (int, float)) or isinstance(check_margin, bool) or not check_margin >= 0:
         raise ConfigError(f"check_margin must be a number of dB >= 0, got {check_margin!r}")
+    if not isinstance(refine, int) or isinstance(refine, bool) or refine < 0:
+        raise ConfigError(f"refine must be an int >= 0 (passes of the refinement; 0 skips it), got {refine!r}")
     given = None if sigmas is None else explicit_sigmas(sigmas, num_steps)
     start = time.perf_counter()
     recorder, outputs = record(target, run, num_steps, config, tokens)
@@ -482,17 +505,30 @@ def make_plan(target: Any, run: Callable[[], Any], *, full_steps: int, num_steps
     def listed(steps):
         return config.replace(schedule="listed", schedule_options={"steps": steps, "num_steps": num_steps})
 
-    scores = {}
-    if check and planned != grid:
-        references = as_arrays(outputs)
-        if not references:
-            raise ConfigError("run returned no outputs to check the plan against: return the generations (or pass check=False)")
-        for name, steps in (("planned", planned), ("grid", grid)):
+    scores: dict[tuple[int, ...], float] = {}
+    references = as_arrays(outputs) if (check and planned != grid) or refine else []
+    if ((check and planned != grid) or refine) and not references:
+        raise ConfigError("run returned no outputs to check the plan against: return the generations (or pass check=False)")
+
+    def calibration_psnr(steps: list[int]) -> float:
+        if tuple(steps) not in scores:
             with tap.accelerate(target, listed(steps)), torch.no_grad():
-                scores[name] = closeness(references, run())
-    keep = grid if scores and scores["grid"] > scores["planned"] - check_margin else planned
-    return Plan(listed(keep), planned, grid, planned_error, grid_error, scores.get("planned"), scores.get("grid"),
-                calibrated - start, planning - calibrated, time.perf_counter() - planning, recorder.generations, used)
+                scores[tuple(steps)] = closeness(references, run())
+        return scores[tuple(steps)]
+
+    keep = planned
+    if check and planned != grid:
+        planned_psnr = calibration_psnr(planned)
+        keep = grid if calibration_psnr(grid) > planned_psnr - check_margin else planned
+    refined, refined_psnr = None, None
+    if refine:
+        refined, refined_psnr = refine_placement(keep, calibration_psnr, num_steps=num_steps, warmup=config.warmup, sweeps=refine,
+                                                 moves=REFINE_MOVES)
+        if refined_psnr >= calibration_psnr(keep) + check_margin:
+            keep = refined
+    return Plan(listed(keep), planned, grid, planned_error, grid_error, scores.get(tuple(planned)), scores.get(tuple(grid)),
+                calibrated - start, planning - calibrated, time.perf_counter() - planning, recorder.generations, used,
+                refined, refined_psnr, len(scores))
 
 
 def plan(target: Any, run: Callable[[], Any], *, full_steps: int, num_steps: int, config: TAPConfig | None = None, **options) -> TAPConfig:

@@ -17,6 +17,13 @@ from tap.planning import CoherentCosts, StepCosts, best_placement, make_plan, un
 from conftest import flux_inputs, sample_flux, tap_cli
 
 
+def loop_sigmas(steps: int) -> torch.Tensor:
+    """The sigmas of :func:`sample_flux`'s scheduler, as a hand-written loop gives them to ``tap.plan``."""
+    scheduler = FlowMatchEulerDiscreteScheduler()
+    scheduler.set_timesteps(steps)
+    return scheduler.sigmas
+
+
 def synthetic_gram(steps: int, seed: int) -> np.ndarray:
     """Inner products of a random walk of residuals: a smooth trajectory like a sampler's."""
     walk = np.random.default_rng(seed).normal(size=(steps, 6)).cumsum(axis=0)
@@ -156,9 +163,17 @@ def test_the_step_sizes_are_read_from_the_pipelines_scheduler_or_given(flux, mon
     assert result.cost_model == "coherent-euler"
     with pytest.warns(UserWarning, match="no sampler sigmas"):  # a hand-written loop: no scheduler to read
         result = make_plan(flux, lambda: sample_flux(flux, steps=6)[0], full_steps=3, num_steps=6, cost_model="coherent-euler", check=False)
-    assert result.cost_model == "coherent" and found["coherent-euler"] is None
+    assert result.cost_model == "squared" and found["coherent-euler"] is None
+    with pytest.warns(UserWarning, match="cost_model='coherent-gain' falls back to 'squared'"):  # the default, likewise
+        assert make_plan(flux, lambda: sample_flux(flux, steps=6)[0], full_steps=3, num_steps=6, check=False).cost_model == "squared"
     with pytest.raises(tap.ConfigError, match="num_steps \\+ 1 = 7 values"):
         make_plan(flux, lambda: sample_flux(flux, steps=6)[0], full_steps=3, num_steps=6, sigmas=[1.0, 0.0])
+
+
+def test_the_default_cost_model_is_coherent_gain_with_the_pipelines_sigmas(flux):
+    pipe = SchedulerPipeline(flux, shift=1.0)
+    result = make_plan(pipe, lambda: pipe(6), full_steps=3, num_steps=6, check=False)
+    assert result.cost_model == planning.DEFAULT_COST_MODEL == "coherent-gain"  # without sigmas it would say 'squared'
 
 
 def test_coherent_gain_weighs_each_step_by_its_size_times_the_gain_to_the_end():
@@ -181,7 +196,7 @@ def test_bad_cost_models_are_refused_before_anything_runs(flux):
 
 
 def test_plan_round_trips_and_enable_runs_exactly_the_planned_full_steps(flux, tmp_path):
-    config = tap.plan(flux, lambda: sample_flux(flux, steps=10)[0], full_steps=4, num_steps=10)
+    config = tap.plan(flux, lambda: sample_flux(flux, steps=10)[0], full_steps=4, num_steps=10, sigmas=loop_sigmas(10))
     steps = config.schedule_options["steps"]
     assert config.schedule == "listed" and config.schedule_options["num_steps"] == 10 and len(steps) == 4 and steps[0] == 0
     config.save(tmp_path / "plan.json")
@@ -196,7 +211,7 @@ def test_a_hand_written_loop_with_cache_contexts_works_as_run(flux):
     def run():
         return [sample_flux(flux, steps=8, context=name, seed=seed)[0] for name in ("cond", "uncond") for seed in (0, 1)]
 
-    result = make_plan(flux, run, full_steps=3, num_steps=8, config=tap.TAPConfig.preset("token"))
+    result = make_plan(flux, run, full_steps=3, num_steps=8, config=tap.TAPConfig.preset("token"), sigmas=loop_sigmas(8))
     assert result.generations == 4  # two samples in each of two contexts
     assert result.planned_error <= result.grid_error
     if result.planned != result.grid:  # the self-check ran: the closer placement is kept
@@ -218,14 +233,53 @@ def test_the_self_check_keeps_the_grid_when_the_plan_scores_worse(flux, monkeypa
     assert (result.planned_psnr, result.grid_psnr) == (10.0, 20.0)
 
 
-@pytest.mark.parametrize("margin, kept", [(0.0, "planned"), (1.0, "grid")])
-def test_the_check_margin_keeps_the_grid_unless_the_plan_wins_by_that_much(flux, monkeypatch, margin, kept):
+@pytest.mark.parametrize("margin, planned_psnr, kept", [
+    (0.0, 20.3, "planned"), (None, 20.3, "grid"), (None, 20.6, "planned"), (1.0, 20.6, "grid"),  # None: the default, 0.5 dB
+])
+def test_the_check_margin_keeps_the_grid_unless_the_plan_wins_by_that_much(flux, monkeypatch, margin, planned_psnr, kept):
     scored = []
-    monkeypatch.setattr(planning, "closeness", lambda references, outputs: 20.5 if scored.append(1) or len(scored) == 1 else 20.0)
-    result = make_plan(flux, lambda: sample_flux(flux, steps=10)[0], full_steps=3, num_steps=10, check_margin=margin)
+    monkeypatch.setattr(planning, "closeness", lambda references, outputs: planned_psnr if scored.append(1) or len(scored) == 1 else 20.0)
+    options = {} if margin is None else {"check_margin": margin}
+    result = make_plan(flux, lambda: sample_flux(flux, steps=10)[0], full_steps=3, num_steps=10, sigmas=loop_sigmas(10), **options)
     assert result.planned != result.grid and result.kept == kept
     with pytest.raises(tap.ConfigError, match="check_margin must be a number of dB >= 0, got -1"):
         make_plan(flux, lambda: None, full_steps=3, num_steps=10, check_margin=-1)
+
+
+@pytest.mark.parametrize("gain, kept", [(0.6, "refined"), (0.3, "planned")])
+def test_the_refinement_starts_from_the_checked_placement_and_is_kept_if_it_wins_by_the_margin(flux, monkeypatch, gain, kept):
+    starts = []
+
+    def refine(steps, score, *, num_steps, warmup, sweeps, moves):
+        starts.append((list(steps), num_steps, warmup, sweeps, moves))
+        return [*steps[:-1], steps[-1] + 1], score(steps) + gain
+
+    scored = []
+    monkeypatch.setattr(planning, "refine_placement", refine)
+    monkeypatch.setattr(planning, "closeness", lambda references, outputs: 21.0 if scored.append(1) or len(scored) == 1 else 20.0)
+    result = make_plan(flux, lambda: sample_flux(flux, steps=10)[0], full_steps=3, num_steps=10, sigmas=loop_sigmas(10), refine=2)
+    assert starts == [(result.planned, 10, 1, 2, planning.REFINE_MOVES)]  # the DP's placement won the check (21 > 20 + 0.5)
+    assert result.refined == [*result.planned[:-1], result.planned[-1] + 1] and result.refined_psnr == 21.0 + gain
+    assert result.kept == kept and result.evaluations == 2  # the start's score was cached
+
+
+def test_a_refined_plan_scores_what_its_placement_generates(flux):
+    run = lambda: [sample_flux(flux, steps=10, seed=seed)[0] for seed in (0, 1)]
+    references = planning.as_arrays(run())
+    result = make_plan(flux, run, full_steps=3, num_steps=10, sigmas=loop_sigmas(10), check_margin=0.0, refine=1)
+    assert len(result.refined) == 3 and result.refined[0] == 0 and result.refined == sorted(set(result.refined))
+    assert result.evaluations > 2 and result.refined_psnr >= max(result.planned_psnr, result.grid_psnr)
+    with tap.accelerate(flux, result.config.replace(schedule_options={"steps": result.refined, "num_steps": 10})):
+        assert planning.closeness(references, run()) == result.refined_psnr
+    assert result.steps == result.refined  # margin 0: a placement at least as close is kept
+
+
+@pytest.mark.parametrize("refine", [-1, True, 1.5])
+def test_bad_refinements_are_refused_before_anything_runs(flux, refine):
+    ran = []
+    with pytest.raises(tap.ConfigError, match="refine must be an int >= 0"):
+        tap.plan(flux, lambda: ran.append(1), full_steps=3, num_steps=10, refine=refine)
+    assert not ran
 
 
 def test_refinement_climbs_to_a_better_placement_one_move_at_a_time():
@@ -248,8 +302,9 @@ def test_refinement_climbs_to_a_better_placement_one_move_at_a_time():
 
 def test_the_self_check_needs_runs_outputs(flux):
     with pytest.raises(tap.ConfigError, match="run returned no outputs"):
-        make_plan(flux, lambda: None if sample_flux(flux, steps=10) else None, full_steps=3, num_steps=10)
-    assert make_plan(flux, lambda: None if sample_flux(flux, steps=10) else None, full_steps=3, num_steps=10, check=False).planned_psnr is None
+        make_plan(flux, lambda: None if sample_flux(flux, steps=10) else None, full_steps=3, num_steps=10, sigmas=loop_sigmas(10))
+    assert make_plan(flux, lambda: None if sample_flux(flux, steps=10) else None, full_steps=3, num_steps=10, check=False,
+                     sigmas=loop_sigmas(10)).planned_psnr is None
 
 
 @pytest.mark.parametrize("full, steps, message", [
@@ -280,9 +335,10 @@ def test_families_the_cost_model_cannot_score_are_refused(flux):
 
 def test_plan_command_writes_a_preset_that_generate_accepts(tmp_path, capsys):
     preset = tmp_path / "plan.json"
-    code, out, err = tap_cli(capsys, "plan", "--prompts", "A", "--steps", "8", "--full-steps", "3", "--out", str(preset))
+    code, out, err = tap_cli(capsys, "plan", "--prompts", "A", "--steps", "8", "--full-steps", "3", "--refine", "1", "--out", str(preset))
     assert code == 0, err
     assert "saved preset" in out and "tap plan" in err  # the progress bar
+    assert "refined " in out and "runs with tap" in out and "cost model: coherent-gain" in out
     options = json.loads(preset.read_text())["config"]["schedule_options"]
     assert options["num_steps"] == 8 and len(options["steps"]) == 3
     code, out, err = tap_cli(capsys, "generate", "--steps", "8", "--preset", str(preset), "--json", "--out", str(tmp_path / "x.png"))
@@ -295,6 +351,7 @@ def test_plan_command_writes_a_preset_that_generate_accepts(tmp_path, capsys):
     (["--full-steps", "0"], "--full-steps must be >= 1, got 0"),
     (["--full-steps", "3", "--out", "plan.txt"], "--out must end in .json"),
     (["--full-steps", "3", "--cost-model", "cubic"], "cost_model must be one of 'squared', 'coherent', 'coherent-euler'"),
+    (["--full-steps", "3", "--refine", "-1"], "--refine must be >= 0"),
     (["--full-steps", "3", "--model", "/no/such/model"], "could not load pipeline"),
 ])
 def test_plan_command_refuses_bad_arguments(args, message, tmp_path, capsys, monkeypatch):

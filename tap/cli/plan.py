@@ -10,7 +10,7 @@ from tqdm import tqdm
 from tap.cli.generate import DEMO_MODEL, DTYPES, check_writable, load_pipeline, run_pipeline
 from tap.config import TAPConfig
 from tap.errors import ConfigError
-from tap.planning import COST_MODELS, DEFAULT_COST_MODEL, check_arguments, check_cost_model, make_plan
+from tap.planning import COST_MODELS, DEFAULT_CHECK_MARGIN, DEFAULT_COST_MODEL, check_arguments, check_cost_model, make_plan
 
 
 def plan_command(args) -> int:
@@ -21,6 +21,8 @@ def plan_command(args) -> int:
             raise ConfigError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
     check_arguments(args.full_steps, args.steps, config)
     check_cost_model(args.cost_model)
+    if args.refine < 0:
+        raise ConfigError(f"--refine must be >= 0 (passes of the refinement; 0 skips it), got {args.refine}")
     out = Path(args.out)
     if out.suffix != ".json":
         raise ConfigError(f"--out must end in .json (a preset file for --preset), got {args.out!r}")
@@ -29,7 +31,8 @@ def plan_command(args) -> int:
     with torch.no_grad():
         pipe = load_pipeline(args.model, args.device, DTYPES[args.dtype])
         pipe.set_progress_bar_config(disable=True)
-        with tqdm(total=len(samples) * (1 if args.no_check else 3), desc="tap plan", unit="generation") as bar:
+        total = None if args.refine else len(samples) * (1 if args.no_check else 3)  # refining: as many as it takes
+        with tqdm(total=total, desc="tap plan", unit="generation") as bar:
 
             def run():
                 outputs = []
@@ -39,13 +42,17 @@ def plan_command(args) -> int:
                 return outputs
 
             result = make_plan(pipe, run, full_steps=args.full_steps, num_steps=args.steps, config=config, check=not args.no_check,
-                               cost_model=args.cost_model, check_margin=args.check_margin)
+                               cost_model=args.cost_model, check_margin=args.check_margin, refine=args.refine)
     result.config.save(out)
-    if result.planned_psnr is not None:
-        print(f"calibration PSNR: planned {result.planned_psnr:.2f} dB, uniform grid {result.grid_psnr:.2f} dB")
+    scored = [f"{name} {psnr:.2f} dB" for name, psnr in (("planned", result.planned_psnr), ("uniform grid", result.grid_psnr),
+                                                          ("refined", result.refined_psnr)) if psnr is not None]
+    if scored:
+        print(f"calibration PSNR: {', '.join(scored)}")
     print(f"cost model: {result.cost_model}")
-    print(f"kept the {'planned placement' if result.kept == 'planned' else 'uniform grid'}: full steps {result.steps} of {args.steps}")
-    print(f"calibration {result.calibration_seconds:.2f} s, planning {result.planning_seconds:.3f} s, check {result.check_seconds:.2f} s")
+    named = {"planned": "the planned placement", "grid": "the uniform grid", "refined": "the refined placement"}
+    print(f"kept {named[result.kept]}: full steps {result.steps} of {args.steps}")
+    print(f"calibration {result.calibration_seconds:.2f} s, planning {result.planning_seconds:.3f} s, "
+          f"check and refinement {result.check_seconds:.2f} s ({result.evaluations} runs with tap)")
     print(f"saved preset {out}: tap.enable(pipe, preset={str(out)!r}) or tap generate --preset {out} --steps {args.steps}")
     return 0
 
@@ -63,8 +70,12 @@ def add_plan_command(commands) -> None:
     parser.add_argument("--cost-model", default=DEFAULT_COST_MODEL, metavar="NAME",
                         help=f"what the placement minimises: {', '.join(COST_MODELS)} (default {DEFAULT_COST_MODEL}); "
                              "the coherent-euler and coherent-gain models read the sigmas from the pipeline's scheduler")
-    parser.add_argument("--check-margin", type=float, default=0.0, metavar="DB",
-                        help="keep the planned placement only if it beats the grid by at least this many dB on the calibration samples")
+    parser.add_argument("--check-margin", type=float, default=DEFAULT_CHECK_MARGIN, metavar="DB",
+                        help="keep the planned placement only if it beats the grid by at least this many dB on the calibration "
+                             f"samples (default {DEFAULT_CHECK_MARGIN:g})")
     parser.add_argument("--no-check", action="store_true", help="keep the DP's placement without comparing it with the grid")
+    parser.add_argument("--refine", type=int, default=0, metavar="PASSES",
+                        help="then move single full steps by one step while the calibration samples come closer, for up to "
+                             "this many passes (each move tried is one more run of the samples; 0: off)")
     parser.add_argument("--out", default="tap-plan.json", help="preset file to write")
     parser.set_defaults(run=plan_command)
