@@ -51,7 +51,7 @@ from tap.psnr import capped_psnr
 MAX_HISTORY = 3  # the DP's state is the last full steps: (steps + 1) ** (history + 1) entries
 TOKENS = 1024  # residual tokens kept per sample for the cost model
 COST_MODELS = {
-    "squared": "each predicted step's squared teacher-forced error, summed (the default)",
+    "squared": "each predicted step's squared teacher-forced error, summed",
     "coherent": "per run of predicted steps, the squared norm of the summed error vectors",
     "coherent-euler": "per run of predicted steps, the squared norm of the error vectors summed with the sampler's step sizes "
                       "|sigma_s - sigma_s+1| as weights (as a latent error adds up over Euler steps); 'squared' without sigmas",
@@ -60,8 +60,8 @@ COST_MODELS = {
                      "(the default)",
 }
 DATA_SCALE = 4.0  # coherent-gain's Gaussian data scale (chosen on validation samples, docs/research-data/plan-cost-model.md)
-# The default cost model and check margin: never below the squared model with no margin on held-out samples in the
-# 18 cases of docs/research.md's cost-model section, and up to 5.6 dB above it at linear sigmas.
+# The default cost model and check margin: never below the squared model with no margin on the test samples of the
+# 18 cases in docs/research.md's cost-model section, and up to 5.6 dB above it at linear sigmas.
 DEFAULT_COST_MODEL = "coherent-gain"
 DEFAULT_CHECK_MARGIN = 0.5  # dB
 REFINE_MOVES = (-1, 1)  # how far the refinement moves a full step at a time
@@ -467,7 +467,8 @@ def make_plan(target: Any, run: Callable[[], Any], *, full_steps: int, num_steps
               sigmas: Sequence[float] | torch.Tensor | None = None, check_margin: float = DEFAULT_CHECK_MARGIN,
               refine: int = 0) -> Plan:
     """Record ``run`` (full-compute generations of ``num_steps`` steps), place ``full_steps`` full steps by the DP,
-    and, with ``check``, keep the DP's placement or tap's grid, whichever is closer to run's full-compute outputs.
+    and, with ``check``, keep the DP's placement unless tap's grid comes as close to run's full-compute outputs
+    (within ``check_margin``).
 
     ``cost_model`` is what the DP minimises, one of :data:`COST_MODELS` (default :data:`DEFAULT_COST_MODEL`).
     ``coherent-euler`` and ``coherent-gain`` weigh each step's error by the sampler's step size
@@ -508,7 +509,7 @@ def make_plan(target: Any, run: Callable[[], Any], *, full_steps: int, num_steps
     scores: dict[tuple[int, ...], float] = {}
     references = as_arrays(outputs) if (check and planned != grid) or refine else []
     if ((check and planned != grid) or refine) and not references:
-        raise ConfigError("run returned no outputs to check the plan against: return the generations (or pass check=False)")
+        raise ConfigError("run returned no outputs to check the plan against: return the generations (or pass check=False, refine=0)")
 
     def calibration_psnr(steps: list[int]) -> float:
         if tuple(steps) not in scores:
