@@ -75,7 +75,6 @@ class Recorder:
         self.num_steps, self.tokens = num_steps, tokens
         self.gram = np.zeros((num_steps, num_steps))
         self.generations = 0
-        self.timesteps: dict[int, float] = {}
         self.sigmas: list[np.ndarray] = []  # the first num_steps + 1 sigmas of each generation whose scheduler tap could read
         self._open: dict[str, tuple[torch.Tensor, list[int]]] = {}  # context -> (residuals [steps, M], steps seen)
 
@@ -128,12 +127,17 @@ class Recorder:
         return self.gram
 
 
+def float64_values(sigmas: Any) -> np.ndarray:
+    """Sigmas (a tensor or a sequence of numbers) as a flat float64 array."""
+    return np.asarray(sigmas.detach().to("cpu", torch.float64) if isinstance(sigmas, torch.Tensor) else sigmas, dtype=np.float64).reshape(-1)
+
+
 def usable_sigmas(sigmas: Any, num_steps: int) -> np.ndarray | None:
     """The first ``num_steps + 1`` of a scheduler's sigmas (the final one included) as float64, or None when there are
     fewer, or they are not finite, or they do not move."""
     if sigmas is None:
         return None
-    values = np.asarray(sigmas.detach().to("cpu", torch.float64) if isinstance(sigmas, torch.Tensor) else sigmas, dtype=np.float64).reshape(-1)
+    values = float64_values(sigmas)
     if len(values) < num_steps + 1:
         return None
     values = values[: num_steps + 1]
@@ -143,7 +147,7 @@ def usable_sigmas(sigmas: Any, num_steps: int) -> np.ndarray | None:
 def explicit_sigmas(sigmas: Any, num_steps: int) -> np.ndarray:
     """Sigmas given to tap.plan: exactly ``num_steps + 1`` finite values that move; a ConfigError otherwise."""
     try:
-        values = np.asarray(sigmas.detach().cpu().double() if isinstance(sigmas, torch.Tensor) else sigmas, dtype=np.float64).reshape(-1)
+        values = float64_values(sigmas)
     except (TypeError, ValueError):
         raise ConfigError(f"sigmas must be a sequence of {num_steps + 1} numbers (the sampler's sigmas, the final one included)") from None
     if len(values) != num_steps + 1:
@@ -507,8 +511,9 @@ def make_plan(target: Any, run: Callable[[], Any], *, full_steps: int, num_steps
         return config.replace(schedule="listed", schedule_options={"steps": steps, "num_steps": num_steps})
 
     scores: dict[tuple[int, ...], float] = {}
-    references = as_arrays(outputs) if (check and planned != grid) or refine else []
-    if ((check and planned != grid) or refine) and not references:
+    measured = (check and planned != grid) or refine > 0  # placements to generate on run's samples
+    references = as_arrays(outputs) if measured else []
+    if measured and not references:
         raise ConfigError("run returned no outputs to check the plan against: return the generations (or pass check=False, refine=0)")
 
     def calibration_psnr(steps: list[int]) -> float:
