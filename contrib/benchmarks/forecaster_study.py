@@ -146,11 +146,12 @@ class Demo:
         return quality(self.refs, measured.images)[0], measured.seconds / len(self.test), measured.full_steps
 
     def plan(self, budget: int, check: bool):
+        from plan_samples import PLAN_BEFORE_THE_SWITCH
         from tap.planning import make_plan
 
         bench = self.bench
         return make_plan(bench.pipe, lambda: [bench.generate(p, 1)[0] for p in self.calibration],
-                         full_steps=budget, num_steps=bench.settings.steps, check=check)
+                         full_steps=budget, num_steps=bench.settings.steps, check=check, **PLAN_BEFORE_THE_SWITCH)
 
 
 class Qwen:
@@ -198,9 +199,11 @@ class Qwen:
         return statistics.mean(values), seconds / len(self.test), statistics.mean(full), mean_shares(shares)
 
     def plan(self, budget: int, check: bool):
+        from plan_samples import PLAN_BEFORE_THE_SWITCH
         from tap.planning import make_plan
 
-        return make_plan(self.model, lambda: [self.loop(g) for g in self.calibration], full_steps=budget, num_steps=self.steps, check=check)
+        return make_plan(self.model, lambda: [self.loop(g) for g in self.calibration], full_steps=budget, num_steps=self.steps, check=check,
+                         **PLAN_BEFORE_THE_SWITCH)
 
 
 # -- output ----------------------------------------------------------------------------------------

@@ -25,8 +25,7 @@ from tap.config import TAPConfig
 from tap.planning import TOKENS, as_arrays, best_placement, make_costs, record
 from tap.psnr import PSNR_CAP
 
-from plan_cost_model import DEMO_TEST, DEMO_VALIDATION
-from plan_samples import arguments, listed, set_shift, test_bench
+from plan_samples import arguments, demo_sets, listed, set_shift, test_bench
 
 CALIBRATION_SETS = ("gA7", "gA7GHJKL", "gA7GHJKLNOPTUVWY")  # one prompt per character, seed 1
 COST_MODELS = ("squared", "coherent-gain")
@@ -40,7 +39,7 @@ def main() -> None:
     torch.set_num_threads(1)
     bench = test_bench(args.steps)
     shipped = bench.pipe.scheduler.config
-    held = {"validation": [(p, 2) for p in DEMO_VALIDATION], "test": [(p, 0) for p in DEMO_TEST]}
+    held = {name: samples for name, samples in demo_sets().items() if name != "calibration"}
     family = TAPConfig().family()
     command = shlex.join(["python", "contrib/benchmarks/plan_calibration_size.py", *sys.argv[1:]])
     lines = [f"## Demo model, {args.steps} steps", "", f"Command: `{command}`", "",

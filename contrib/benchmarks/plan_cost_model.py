@@ -49,12 +49,11 @@ import torch
 
 import tap
 from tap.config import TAPConfig
-from tap.psnr import PSNR_CAP, capped_psnr
 from tap.planning import (TOKENS, CoherentCosts, StepCosts, as_arrays, best_placement, closeness, explicit_sigmas, make_costs, record,
                           uniform_grid, x0_gain)
 
-DEMO_CALIBRATION, DEMO_VALIDATION, DEMO_TEST = ("g", "A", "7"), ("C", "E", "4", "n"), ("B", "R", "x", "3", "Q", "k", "5", "M")
-GLYPH_CALIBRATION, GLYPH_VALIDATION, GLYPH_TEST = ("g", "A", "7"), ("C", "E", "4", "n"), ("B", "e", "3", "Q", "R", "x", "k", "M")
+from plan_samples import VALIDATION, Case, plan_cases
+
 
 
 @attrs.frozen
@@ -125,18 +124,18 @@ def placements(gram: np.ndarray, family, count: int, names: list[str] | None, si
 class Scorer:
     """One model at one schedule: full-compute references of each sample set, and each placement scored once."""
 
-    def __init__(self, generate, sets: dict[str, tuple], steps: int, calibration_outputs, metric) -> None:
-        self.generate, self.sets, self.steps, self.metric = generate, sets, steps, metric
+    def __init__(self, case: Case, steps: int, calibration_outputs) -> None:
+        self.target, self.generate, self.sets, self.steps, self.metric = case.target, case.generate, case.sets, steps, case.metric
         self.calibration_references = as_arrays(calibration_outputs)
         start = time.perf_counter()
-        self.references = {name: [as_arrays(generate(s))[0] for s in samples] for name, samples in sets.items() if name != "calibration"}
+        self.references = {name: [as_arrays(self.generate(s))[0] for s in samples] for name, samples in self.sets.items() if name != "calibration"}
         self.seconds_per_generation = (time.perf_counter() - start) / sum(len(v) for v in self.references.values())
         self.score = functools.lru_cache(None)(self._score)
 
     def _score(self, placement: tuple[int, ...]) -> dict[str, float]:
         config = TAPConfig(schedule="listed", schedule_options={"steps": list(placement), "num_steps": self.steps})
         scores = {}
-        with tap.accelerate(self.generate.target, config):
+        with tap.accelerate(self.target, config):
             scores["calibration"] = closeness(self.calibration_references, [self.generate(s) for s in self.sets["calibration"]])
             for name, references in self.references.items():
                 scores[name] = float(np.mean([self.metric(r, as_arrays(self.generate(s))[0]) for r, s in zip(references, self.sets[name])]))
@@ -184,53 +183,15 @@ def table(title: str, command: str, results: dict, seconds: float, note: str) ->
     return "\n".join(lines) + "\n\n"
 
 
-def demo(args, names) -> list[tuple[str, dict, float, str]]:
-    from plan_samples import set_shift, test_bench
-    from tap.cli.metrics import psnr
-
-    bench = test_bench(args.steps)
-    shipped, out = bench.pipe.scheduler.config, []
-    for shift in args.shifts:
-        set_shift(bench, shipped, shift)
-
-        def generate(sample):
-            return bench.generate(*sample)[0]
-
-        generate.target = bench.pipe
-        validation = [(p, args.validation_seed) for p in (args.validation or DEMO_VALIDATION)]
-        sets = {"calibration": [(p, 1) for p in DEMO_CALIBRATION], "validation": validation, "test": [(p, 0) for p in DEMO_TEST]}
-        recorder, outputs = record(bench.pipe, lambda: [generate(s) for s in sets["calibration"]], args.steps, TAPConfig(), TOKENS)
-        sigmas = recorder.mean_sigmas()  # read from the pipeline's scheduler while recording, as make_plan does
-        scorer = Scorer(generate, sets, args.steps, outputs, lambda r, o: min(psnr(r, o), PSNR_CAP))  # as plan_study.py's tables
+def cost_model_tables(args, names):
+    """Per case (model and shift): one recording of the calibration samples, every cost model's placements scored."""
+    for case in plan_cases(args.model, args.steps, args.shifts, tuple(args.validation or VALIDATION), args.validation_seed):
+        recorder, outputs = record(case.target, lambda: [case.generate(s) for s in case.sets["calibration"]], args.steps, TAPConfig(), TOKENS)
+        # the hand-written loop's sigmas, given as tap.plan(sigmas=...); else read from the pipeline's scheduler, as make_plan does
+        sigmas = explicit_sigmas(case.sigmas, args.steps) if case.sigmas is not None else recorder.mean_sigmas()
+        scorer = Scorer(case, args.steps, outputs)
         results = study(scorer, recorder.gram, TAPConfig().family(), args.full_steps, names, sigmas)
-        out.append((f"Demo model, shift {shift:g}, {args.steps} steps", results, scorer.seconds_per_generation,
-                    f"Calibration g, A, 7 (seed 1); validation {', '.join(p for p, _ in validation)} (seed {args.validation_seed}); "
-                    "test B, R, x, 3, Q, k, 5, M (seed 0). "
-                    "Step sizes read from the pipeline's scheduler while recording."))
-        yield out[-1]
-
-
-def qwen(args, names):
-    from diffusers import FlowMatchEulerDiscreteScheduler
-
-    from second_model import SHIFT, glyph_sample_loop, load_trained
-
-    model = load_trained()
-    sets = {"calibration": GLYPH_CALIBRATION, "validation": GLYPH_VALIDATION, "test": GLYPH_TEST}
-
-    def generate(glyph):
-        return glyph_sample_loop(model, glyph, steps=args.steps)
-
-    generate.target = model
-    scheduler = FlowMatchEulerDiscreteScheduler(shift=SHIFT)
-    scheduler.set_timesteps(args.steps)
-    sigmas = explicit_sigmas(scheduler.sigmas, args.steps)  # the hand-written loop's sigmas, given as tap.plan(sigmas=...)
-    recorder, outputs = record(model, lambda: [generate(g) for g in sets["calibration"]], args.steps, TAPConfig(), TOKENS)
-    scorer = Scorer(generate, sets, args.steps, outputs, lambda r, o: capped_psnr(r, o, float(np.ptp(r))))  # as plan_second_model.py's
-    results = study(scorer, recorder.gram, TAPConfig().family(), args.full_steps, names, sigmas)
-    yield (f"Trained Qwen-Image glyph model, shift {SHIFT:g}, {args.steps} steps", results, scorer.seconds_per_generation,
-           "Guidance 4.0 in the hand-written loop; calibration g, A, 7; validation C, E, 4, n; test B, e, 3, Q, R, x, k, M "
-           "(each from seed 0's noise); PSNR of the final latents. Step sizes from the loop's scheduler sigmas, given explicitly.")
+        yield case.title, results, scorer.seconds_per_generation, case.note
 
 
 def dB(value: float | None) -> str:
@@ -244,40 +205,15 @@ def library(args) -> None:
     from tap.planning import make_plan
 
     lines = []
-    if args.model == "library-demo":
-        from plan_samples import set_shift, test_bench
-        from tap.cli.metrics import psnr
-
-        bench = test_bench(args.steps)
-        shipped = bench.pipe.scheduler.config
-        for shift in args.shifts:
-            set_shift(bench, shipped, shift)
-            references = [bench.generate(p, 0)[0] for p in DEMO_TEST]
-            for count in args.full_steps:
-                plan = make_plan(bench.pipe, lambda: [bench.generate(p, 1)[0] for p in DEMO_CALIBRATION], full_steps=count,
-                                 num_steps=args.steps, cost_model=args.cost_model, check_margin=args.check_margin)
-                with tap.accelerate(bench.pipe, plan.config):
-                    test = float(np.mean([min(psnr(r, bench.generate(p, 0)[0]), PSNR_CAP) for r, p in zip(references, DEMO_TEST)]))
-                lines.append(f"| demo, shift {shift:g} | {count} | {plan.cost_model} | {plan.planned} | {dB(plan.planned_psnr)} | {dB(plan.grid_psnr)} | "
-                             f"{plan.kept} | {test:.2f} | {plan.calibration_seconds:.1f} / {plan.planning_seconds:.2f} / {plan.check_seconds:.1f} |")
-                print(lines[-1], flush=True)
-    else:
-        from diffusers import FlowMatchEulerDiscreteScheduler
-
-        from second_model import SHIFT, glyph_sample_loop, load_trained
-
-        model = load_trained()
-        scheduler = FlowMatchEulerDiscreteScheduler(shift=SHIFT)
-        scheduler.set_timesteps(args.steps)
-        references = [glyph_sample_loop(model, g, steps=args.steps) for g in GLYPH_TEST]
+    for case in plan_cases(args.model.removeprefix("library-"), args.steps, args.shifts):
+        references = [as_arrays(case.generate(s))[0] for s in case.sets["test"]]
         for count in args.full_steps:
-            plan = make_plan(model, lambda: [glyph_sample_loop(model, g, steps=args.steps) for g in GLYPH_CALIBRATION], full_steps=count,
-                             num_steps=args.steps, cost_model=args.cost_model, check_margin=args.check_margin, sigmas=scheduler.sigmas)
-            with tap.accelerate(model, plan.config):
-                test = float(np.mean([capped_psnr(r.numpy(), glyph_sample_loop(model, g, steps=args.steps).numpy(), float(r.max() - r.min()))
-                                      for r, g in zip(references, GLYPH_TEST)]))
-            lines.append(f"| Qwen-Image glyphs, shift {SHIFT:g} | {count} | {plan.cost_model} | {plan.planned} | {dB(plan.planned_psnr)} | "
-                         f"{dB(plan.grid_psnr)} | {plan.kept} | {test:.2f} | {plan.calibration_seconds:.1f} / {plan.planning_seconds:.2f} / {plan.check_seconds:.1f} |")
+            plan = make_plan(case.target, lambda: [case.generate(s) for s in case.sets["calibration"]], full_steps=count, num_steps=args.steps,
+                             cost_model=args.cost_model, check_margin=args.check_margin, sigmas=case.sigmas)
+            with tap.accelerate(case.target, plan.config):
+                test = float(np.mean([case.metric(r, as_arrays(case.generate(s))[0]) for r, s in zip(references, case.sets["test"])]))
+            lines.append(f"| {case.label} | {count} | {plan.cost_model} | {plan.planned} | {dB(plan.planned_psnr)} | {dB(plan.grid_psnr)} | "
+                         f"{plan.kept} | {test:.2f} | {plan.calibration_seconds:.1f} / {plan.planning_seconds:.2f} / {plan.check_seconds:.1f} |")
             print(lines[-1], flush=True)
     command = shlex.join(["python", "contrib/benchmarks/plan_cost_model.py", *sys.argv[1:]])
     header = [f"## make_plan itself: {args.model}, {args.steps} steps", "",
@@ -310,7 +246,7 @@ def main() -> None:
     out, raw = Path(args.out), Path(args.json) if args.json else None
     stored = json.loads(raw.read_text()) if raw is not None and raw.exists() else {}
     start = time.perf_counter()
-    for title, results, seconds, note in (demo if args.model == "demo" else qwen)(args, args.models):
+    for title, results, seconds, note in cost_model_tables(args, args.models):
         with out.open("a") as file:
             file.write(table(title, command, results, seconds, note))
         stored[title] = dict(command=command, seconds_per_generation=seconds, results={str(k): v for k, v in results.items()})

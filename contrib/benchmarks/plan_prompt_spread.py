@@ -23,8 +23,7 @@ import torch
 import tap
 from tap.psnr import PSNR_CAP
 
-from plan_cost_model import DEMO_TEST, DEMO_VALIDATION
-from plan_samples import listed, set_shift, test_bench
+from plan_samples import demo_sets, listed, set_shift, test_bench
 
 
 def main() -> None:
@@ -41,7 +40,7 @@ def main() -> None:
     placements = [[int(s) for s in text.split(",")] for text in args.placements]
     bench = test_bench(args.steps)
     set_shift(bench, bench.pipe.scheduler.config, args.shift)
-    sets = {"validation": [(p, 2) for p in DEMO_VALIDATION], "test": [(p, 0) for p in DEMO_TEST]}
+    sets = {name: samples for name, samples in demo_sets().items() if name != "calibration"}
     samples = [(name, s) for name, items in sets.items() for s in items]
     references = [bench.generate(*s)[0] for _, s in samples]
     table = []

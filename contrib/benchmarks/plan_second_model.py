@@ -20,10 +20,10 @@ import torch
 
 import tap
 from second_model import STEPS, glyph_sample_loop, load_trained, psnr
+from plan_samples import GLYPH_SETS, PLAN_BEFORE_THE_SWITCH
 from tap.planning import make_plan
 
-CALIBRATION = ("g", "A", "7")
-TEST = ("B", "e", "3", "Q", "R", "x", "k", "M")
+CALIBRATION, TEST = GLYPH_SETS["calibration"], GLYPH_SETS["test"]
 
 
 def main() -> None:
@@ -51,7 +51,7 @@ def main() -> None:
         "|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|",
     ]
     for count in args.full_steps:
-        plan = make_plan(model, lambda: [glyph_sample_loop(model, glyph) for glyph in CALIBRATION], full_steps=count, num_steps=STEPS)
+        plan = make_plan(model, lambda: [glyph_sample_loop(model, glyph) for glyph in CALIBRATION], full_steps=count, num_steps=STEPS, **PLAN_BEFORE_THE_SWITCH)
         grid, planned = test_psnr(plan.grid), test_psnr(plan.planned)
         kept = grid if plan.kept == "grid" else planned
         lines.append(f"| {count} | {grid:.2f} | {planned:.2f} | {kept:.2f} | {kept - grid:+.2f} | {plan.planned} | "

@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from plan_samples import CALIBRATION, TEST, arguments, set_shift, test_bench, test_quality
+from plan_samples import CALIBRATION, PLAN_BEFORE_THE_SWITCH, TEST, arguments, set_shift, test_bench, test_quality
 from tap.cli.bench import FULL, Bench
 from tap.planning import make_plan
 
@@ -31,7 +31,8 @@ def study(bench: Bench, full_steps: list[int], calibration: tuple[str, ...], see
     rows = []
     for count in tqdm(full_steps, desc="budgets"):
         one_generation = bench.generate(calibration[0], seed)[1]  # timed next to the plan, on the same load
-        plan = make_plan(bench.pipe, lambda: [bench.generate(prompt, seed)[0] for prompt in calibration], full_steps=count, num_steps=steps)
+        plan = make_plan(bench.pipe, lambda: [bench.generate(prompt, seed)[0] for prompt in calibration], full_steps=count, num_steps=steps,
+                         **PLAN_BEFORE_THE_SWITCH)
         row = dict(full_steps=count, grid=plan.grid, planned=plan.planned, kept=plan.kept, planned_error=plan.planned_error,
                    grid_error=plan.grid_error, calibration_psnr_planned=plan.planned_psnr, calibration_psnr_grid=plan.grid_psnr,
                    calibration_seconds=plan.calibration_seconds, planning_seconds=plan.planning_seconds,

@@ -28,7 +28,6 @@ import functools
 import sys
 from pathlib import Path
 
-import attrs
 import numpy as np
 import torch
 
@@ -38,26 +37,7 @@ from tap.cli.bench import FULL, Bench
 from tap.config import TAPConfig
 from tap.cli.metrics import psnr
 from tap.placement import refine_placement
-from tap.planning import TOKENS, StepCosts, best_placement, record, uniform_grid
-
-
-@attrs.frozen
-class CoherentCosts(StepCosts):
-    """The summed error of a run of predicted steps as the squared norm of their weighted vector sum (one candidate)."""
-
-    gap_weights: np.ndarray = attrs.field(default=None, eq=False)
-
-    def run_errors(self, cached: np.ndarray, targets: np.ndarray, valid: np.ndarray, weights: np.ndarray) -> np.ndarray:
-        rows, columns = np.arange(len(cached))[:, None], np.arange(targets.shape[1])[None, :]
-        scale = np.where(valid, self.gap_weights[targets], 0.0)
-        first = np.nan_to_num(weights[:, :, 0, :])  # [B, T, H]: the one candidate's weights
-        coefficients = np.zeros((*targets.shape, self.num_steps))  # each error as a combination of residuals
-        np.add.at(coefficients, (rows, columns, targets), scale)
-        for h in range(cached.shape[1]):
-            np.add.at(coefficients, (rows, columns, np.broadcast_to(cached[:, h : h + 1], targets.shape)), -scale * first[:, :, h])
-        summed = np.cumsum(coefficients, axis=1)
-        errors = np.einsum("btn,nm,btm->bt", summed, self.gram, summed)
-        return np.concatenate([np.zeros((len(cached), 1)), errors], axis=1)
+from tap.planning import TOKENS, CoherentCosts, StepCosts, best_placement, record, uniform_grid
 
 
 class Study:
@@ -96,8 +76,8 @@ class Study:
         gram, family, d = self.recorder.gram, TAPConfig().family(), np.abs(np.diff(self.sigmas))[:self.steps]
         return {
             "none (the shipped cost model)": best_placement(StepCosts(gram, family), count)[0],
-            "coherent within runs of predicted steps": best_placement(CoherentCosts(gram, family, gap_weights=np.ones(self.steps)), count)[0],
-            "coherent, weighted by d_s": best_placement(CoherentCosts(gram, family, gap_weights=d), count)[0],
+            "coherent within runs of predicted steps": best_placement(CoherentCosts(gram, family, step_sizes=np.ones(self.steps)), count)[0],
+            "coherent, weighted by d_s": best_placement(CoherentCosts(gram, family, step_sizes=d), count)[0],
             "measured sensitivity a_s": best_placement(StepCosts(gram, family, sensitivity), count)[0],
             "sqrt(a_s)": best_placement(StepCosts(gram, family, np.sqrt(sensitivity)), count)[0],
         }
